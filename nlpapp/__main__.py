@@ -1,0 +1,3 @@
+from nlpapp.cli.main import main
+
+raise SystemExit(main())

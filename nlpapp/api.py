@@ -1,0 +1,55 @@
+"""The library verbs. The CLI is a thin layer over these; so is any Python user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from .model import Model, StreamCallback
+from .plugins import PluginSet, load_plugins
+from .runtime.engine import Predictor
+from .runtime.store import ModelStore
+from .task import TaskKind
+from .types import LoadOptions
+
+
+@dataclass
+class Runtime:
+    """Plugins, registries and a per-process model cache, built once and reused."""
+
+    plugins: PluginSet
+    load_options: LoadOptions = field(default_factory=LoadOptions)
+
+    def __post_init__(self) -> None:
+        self.models = ModelStore(self.plugins.hook, self.plugins.registries.models, self.load_options)
+
+    @classmethod
+    def create(cls, load_options: LoadOptions | None = None, **plugin_args: Any) -> "Runtime":
+        return cls(load_plugins(**plugin_args), load_options or LoadOptions())
+
+    @property
+    def registries(self):  # noqa: ANN201 - the Registries dataclass
+        return self.plugins.registries
+
+    def task(self, name: str) -> TaskKind:
+        return self.registries.tasks.get(name)
+
+    def model_for(self, task: TaskKind, spec: str | None = None) -> Model:
+        model = self.models.load(spec or task.default_model)
+        task.check_model(model)
+        return model
+
+
+def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str, Any]]], *,
+        model: str | None = None, options: dict[str, Any] | None = None, batch_size: int = 8,
+        stream: StreamCallback | None = None, on_batch: Callable[[int], None] | None = None,
+        ) -> Iterator[tuple[Any, Any]]:
+    """Run a task over ``(where, record)`` pairs; yields ``(input, output)`` in input order.
+
+    Records are validated into the task's typed inputs as they stream in, so a bad line
+    fails with its file and line number."""
+    task = runtime.task(task_name)
+    loaded = runtime.model_for(task, model)
+    predictor = Predictor(task, loaded, options or {}, batch_size)
+    inputs = (task.make_input(record, where) for where, record in records)
+    return predictor.predict(inputs, stream=stream, on_batch=on_batch)

@@ -1,0 +1,1 @@
+"""The click command line: options -> a library call -> rendering."""

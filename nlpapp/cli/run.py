@@ -1,0 +1,176 @@
+"""``nlpapp run TASK``: one subcommand per registered task kind, built from its declared
+inputs and options, so ``nlpapp run qa --help`` shows exactly what the QA task takes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import InputError, NlpappError
+from ..task import TaskKind
+from ..types import LoadOptions
+
+
+def _common_options(task: TaskKind) -> list[click.Parameter]:
+    main_field = task.input_fields[0]
+    params: list[click.Parameter] = [
+        click.Argument(["texts"], nargs=-1),
+        click.Option(["-i", "--input", "input_path"], metavar="FILE",
+                     help="Read inputs from a .jsonl, .csv, .tsv or .txt file ('-' for stdin)."),
+        click.Option(["-o", "--output", "output_path"], metavar="FILE",
+                     help="Write predictions as JSONL, replacing FILE only when all succeed."),
+        click.Option(["--text-column"], metavar="NAME",
+                     help=f"Column or field holding the {main_field!r} input."),
+        click.Option(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
+        click.Option(["-m", "--model"], metavar="SPEC",
+                     help=f"Registered name, folder, .gguf file or hub id [default: {task.default_model}]."),
+        click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.Option(["--dtype"], default="auto", show_default=True,
+                     type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
+        click.Option(["--batch-size"], type=int, default=8, show_default=True),
+        click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object per output."),
+        click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),
+        click.Option(["--trust-remote-code"], is_flag=True, help="Run the model repository's own code."),
+    ]
+    for name in task.input_fields:
+        params.append(click.Option([f"--{name.replace('_', '-')}", f"field_{name}"], metavar="TEXT",
+                                   help=f"The {name!r} input (for a file: the same value for every line)."))
+    for opt in task.options:
+        flag = f"--{opt.name.replace('_', '-')}"
+        if opt.type is bool:
+            params.append(click.Option([flag, f"opt_{opt.name}"], is_flag=True, help=opt.help))
+            continue
+        params.append(click.Option(
+            [flag, f"opt_{opt.name}"], type=click.Choice(opt.choices) if opt.choices else opt.type,
+            default=opt.default, show_default=opt.default is not None, help=opt.help))
+    return params
+
+
+def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
+             fields: dict[str, str | None], columns: dict[str, str]):
+    from ..runtime.records import read_records
+
+    main_field = task.input_fields[0]
+    constants = {k: v for k, v in fields.items() if v is not None}
+    if input_path is not None:
+        if texts:
+            raise InputError("give inputs either as arguments or with --input, not both")
+        for where, record in read_records(input_path, main_field, columns):
+            yield where, {**record, **constants}
+        return
+    if texts:
+        for n, text in enumerate(texts, start=1):
+            yield f"argument {n}", {**constants, main_field: text}
+        return
+    if main_field in constants:
+        yield "options", constants
+        return
+    if not sys.stdin.isatty():
+        for where, record in read_records("-", main_field, columns):
+            yield where, {**record, **constants}
+        return
+    raise InputError(f"no input: give the {main_field} as an argument, with --{main_field.replace('_', '-')}, "
+                     f"with --input FILE, or on stdin (see nlpapp run {task.name} --help)")
+
+
+def run_task(task: TaskKind, **kw: Any) -> None:
+    from .. import api
+    from ..runtime.records import count_records, parse_columns
+
+    fields = {name: kw.pop(f"field_{name}") for name in task.input_fields}
+    options = {opt.name: kw.pop(f"opt_{opt.name}") for opt in task.options}
+    columns = parse_columns(kw["columns"])
+    if kw["text_column"]:
+        columns[task.input_fields[0]] = kw["text_column"]
+    load = LoadOptions(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
+                       trust_remote_code=kw["trust_remote_code"])
+    from .main import STATE
+
+    runtime = api.Runtime(STATE.plugins, load)
+    records = _records(task, kw["texts"], kw["input_path"], fields, columns)
+    output_path = Path(kw["output_path"]) if kw["output_path"] else None
+    streaming = task.streams and not kw["as_json"] and output_path is None
+
+    streamed: list[bool] = []
+
+    def stream(piece: str) -> None:
+        streamed.append(True)
+        click.echo(piece, nl=False)
+        sys.stdout.flush()
+
+    progress = None
+    if kw["input_path"] and kw["input_path"] != "-":
+        from tqdm import tqdm
+
+        progress = tqdm(total=count_records(kw["input_path"]), unit="item", file=sys.stderr,
+                        disable=None, desc=task.name)
+    results = api.run(runtime, task.name, records, model=kw["model"], options=options,
+                      batch_size=kw["batch_size"], stream=stream if streaming else None,
+                      on_batch=progress.update if progress else None)
+    try:
+        if output_path is not None:
+            written = _write_jsonl(output_path, results)
+            if progress:
+                progress.close()
+            click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
+            return
+        for item, output in results:
+            if kw["as_json"]:
+                click.echo(json.dumps({**dataclasses.asdict(item), **dataclasses.asdict(output)},
+                                      ensure_ascii=False))
+            elif streamed:
+                click.echo()
+            else:
+                click.echo(task.render(output))
+    finally:
+        if progress:
+            progress.close()
+
+
+def _write_jsonl(path: Path, results) -> int:
+    """Stream predictions into a scratch file beside ``path``; rename it over ``path`` only
+    when every input succeeded, so a failure never leaves a half-written output."""
+    from ..runtime.atomic import atomic_file
+
+    count = 0
+    try:
+        with atomic_file(path) as handle:
+            for item, output in results:
+                handle.write(json.dumps({**dataclasses.asdict(item), **dataclasses.asdict(output)},
+                                        ensure_ascii=False) + "\n")
+                handle.flush()
+                count += 1
+    except PermissionError as exc:
+        raise NlpappError(f"cannot write {path}: {exc.strerror}") from None
+    return count
+
+
+class RunGroup(click.Group):
+    """Subcommands come from the task registry, built on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .main import STATE
+
+        return STATE.plugins.registries.tasks.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .main import STATE
+
+        task = STATE.plugins.registries.tasks.get(name)  # unknown -> did you mean
+        return click.Command(name, params=_common_options(task), help=_help(task),
+                             callback=lambda **kw: run_task(task, **kw))
+
+
+def _help(task: TaskKind) -> str:
+    fields = ", ".join(task.input_fields)
+    return (f"{task.description}\n\nInputs: {fields}. Default model: {task.default_model}. "
+            f"Model families: {', '.join(str(f) for f in task.families)}."
+            + (f"\n\n{task.notes}" if task.notes else ""))
+
+
+run = RunGroup("run", help="Run a task on text given as arguments, on stdin or in a file.")

@@ -1,0 +1,51 @@
+"""One exception hierarchy. ``NlpappError`` and its subclasses are *user* errors:
+the CLI prints their message on one line and exits non-zero, without a traceback.
+Anything else is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NlpappError(Exception):
+    """A mistake the user can fix; the message says what is wrong and what to do."""
+
+    exit_code = 1
+
+
+class UnknownNameError(NlpappError, LookupError):
+    """A task, model, metric or other registered name that does not exist."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else (
+            f"known: {', '.join(known)}" if known else "none are registered")
+        super().__init__(f"unknown {kind} {name!r}; {hint}")
+        self.name = name
+        self.suggestions = close
+
+
+class DuplicateNameError(NlpappError):
+    """Two plugins registered the same name."""
+
+
+class PluginError(NlpappError):
+    """A plugin failed to import, validate or register."""
+
+
+class InputError(NlpappError):
+    """Bad input data: missing file, malformed line, missing column, empty text."""
+
+
+class ModelLoadError(NlpappError):
+    """A model spec that cannot be resolved or loaded."""
+
+
+class UnsupportedModelError(NlpappError):
+    """A model whose family the task cannot use."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """Pickle weights or remote code, refused unless the user opts in."""

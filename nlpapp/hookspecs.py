@@ -1,0 +1,104 @@
+"""The hooks nlpapp calls. A plugin implements any of them with ``@nlpapp.hookimpl``.
+
+Registration hooks (``register_*``) fire once, when a ``Runtime`` is built from the plugin
+manager; each receives a ``register`` callable bound to the calling plugin, so every
+duplicate or error names the plugin that caused it. They must stay cheap: import torch and
+transformers inside the functions that run a model, never at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .model import Model
+    from .task import TaskKind
+    from .types import AdapterPreset, DatasetSpec, LoadOptions, MetricSpec, ModelPreset
+
+PROJECT = "nlpapp"
+HOOK_API_VERSION = 1  # bumped when a hook's signature changes incompatibly
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_task_kinds(register: Callable[["TaskKind"], None]) -> None:
+    """Register task kinds (``TaskKind`` instances).
+
+    Fires when a runtime is built. ``register(task)`` adds one task kind under
+    ``task.name``; a name another plugin already took raises ``DuplicateNameError``.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_models(register: Callable[["ModelPreset"], None]) -> None:
+    """Register model presets and aliases (``ModelPreset``), e.g. the embedded defaults.
+
+    Fires when a runtime is built. ``register(preset)`` makes ``preset.name`` usable as
+    ``--model NAME``. ``preset.locate`` is only called when the model is loaded.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
+    """Register named datasets (``DatasetSpec``) for a task kind.
+
+    Fires when a runtime is built. Returns nothing.
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
+    """Register metrics (``MetricSpec``) by name, e.g. ``bleu`` or ``rougeL``.
+
+    Fires when a runtime is built. Returns nothing.
+    """
+
+
+@hookspec
+def register_adapters(register: Callable[["AdapterPreset"], None]) -> None:
+    """Register LoRA presets (``AdapterPreset``): target modules per model architecture.
+
+    Fires when a runtime is built. Returns nothing.
+    """
+
+
+@hookspec
+def register_commands(cli: "click.Group") -> None:
+    """Add click commands to the ``nlpapp`` command group.
+
+    Fires when the CLI starts, before arguments are parsed. :param cli: the root group;
+    call ``cli.add_command(cmd)``. Keep command modules light: import heavy libraries
+    inside the command's callback. Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def load_model(path: str, family: "str | None", options: "LoadOptions") -> "Model | None":
+    """Load a model from a resolved local ``path`` (folder or file) or hub id.
+
+    Fires each time the runtime needs a model not yet in its per-process cache.
+    :param path: a local folder, a converted GGUF folder, or a hub id.
+    :param family: the ``ModelFamily`` value the task wants, or ``None`` to detect it.
+    :param options: device, dtype and safety switches.
+    Returns a ``Model``, or ``None`` to let the next plugin try. ``firstresult``: the
+    first non-``None`` answer wins. The built-in Hugging Face loader is registered
+    ``trylast``, so any plugin can supply another backend for paths it recognises.
+    """
+
+
+HOOK_NAMES = tuple(
+    name for name, value in dict(globals()).items()
+    if callable(value) and hasattr(value, PROJECT + "_spec")
+)
+
+
+def describe_api() -> dict[str, Any]:
+    return {"hook_api_version": HOOK_API_VERSION, "hooks": list(HOOK_NAMES)}

@@ -1,0 +1,70 @@
+"""The model interface tasks program against.
+
+A ``Model`` is what the ``load_model`` hook returns: the built-in Hugging Face backend
+(``nlpapp.runtime.hf``), the deterministic fake used in tests, or any plugin's backend.
+Each capability a family lacks raises ``UnsupportedModelError`` with a message that says
+what the model is and what to use instead.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from .errors import UnsupportedModelError
+from .types import GenerationParams, ModelFamily, Span
+
+StreamCallback = Callable[[str], None]  # receives each new piece of generated text
+
+
+class Model:
+    """Base class with the capability methods; subclasses override what they support."""
+
+    name: str = "model"
+    family: ModelFamily = ModelFamily.CAUSAL_LM
+    device: str = "cpu"
+    dtype: str = "float32"
+    model_type: str = ""  # the architecture name, e.g. "llama", "t5", "bert"
+    max_input_tokens: int | None = None  # the context window, when known
+    labels: tuple[str, ...] = ()  # classifier labels, from the model config
+    has_chat_template: bool = False
+
+    def _unsupported(self, capability: str) -> UnsupportedModelError:
+        return UnsupportedModelError(
+            f"model {self.name!r} is a {self.family} model and cannot {capability}; "
+            f"pass --model with a model of a suitable family")
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """Return ``text`` cut to at most ``max_tokens`` tokens."""
+        return " ".join(text.split()[:max_tokens])
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams, *,
+                 chat: bool = True, stream: StreamCallback | None = None) -> list[str]:
+        """Continue each prompt (causal LM) or transduce it (seq2seq). With ``chat``, a
+        causal model whose tokenizer has a chat template gets the prompt as a user turn."""
+        raise self._unsupported("generate text")
+
+    def generate_scored(self, prompts: Sequence[str], params: GenerationParams, *,
+                        chat: bool = True) -> list[tuple[str, float]]:
+        """Like ``generate``, each text with the geometric-mean probability of its tokens."""
+        raise self._unsupported("generate text")
+
+    def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Return one ``{label: probability}`` per text, from the model's own head."""
+        raise self._unsupported("classify text with a trained head")
+
+    def extract_answers(self, questions: Sequence[str], contexts: Sequence[str], *,
+                        max_answer_tokens: int = 30, stride: int = 128) -> list[Span]:
+        """Return the best answer span in each context."""
+        raise self._unsupported("extract answer spans")
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Return one L2-normalised sentence embedding per text."""
+        raise self._unsupported("embed text")
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "family": str(self.family), "model_type": self.model_type,
+                "device": self.device, "dtype": self.dtype,
+                "max_input_tokens": self.max_input_tokens, "labels": list(self.labels)}

@@ -1,0 +1,179 @@
+"""The plugin manager factory: discover, load, validate and collect plugins.
+
+Nothing happens at import time. ``load_plugins()`` builds a fresh manager, registers the
+built-in core plugin, then each entry point in the ``nlpapp`` group -- the five built-in
+task plugins take exactly the path a third-party plugin takes. A plugin that fails to
+import, validate or register is skipped with one warning line and reported as failed;
+it never stops the CLI."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import hookspecs, log
+from .errors import DuplicateNameError, NlpappError
+from .registry import Registries, make_registrar
+
+ENTRY_POINT_GROUP = "nlpapp"
+CORE_PLUGIN = "nlpapp.core"
+LOAD_ENV = "NLPAPP_LOAD_PLUGINS"  # comma-separated allow-list; empty loads none
+DISABLE_ENV = "NLPAPP_DISABLE_PLUGINS"  # comma-separated block-list
+
+
+@dataclass
+class PluginInfo:
+    """What ``nlpapp plugins`` reports for one plugin."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    import_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "module": self.module, "distribution": self.distribution,
+                "version": self.version, "status": self.status, "error": self.error,
+                "hooks": self.hooks, "registered": self.registered,
+                "import_seconds": round(self.import_seconds, 4)}
+
+
+@dataclass
+class PluginSet:
+    manager: pluggy.PluginManager
+    plugins: dict[str, PluginInfo]
+    registries: Registries
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+
+def _env_names(var: str) -> set[str] | None:
+    value = os.environ.get(var)
+    if value is None:
+        return None
+    return {n.strip() for n in value.split(",") if n.strip()}
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    seen: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault(ep.name, ep)  # the first on sys.path wins, as for imports
+    return [seen[n] for n in sorted(seen)]
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    errors = []
+    for caller in pm.get_hookcallers(plugin) or []:
+        if not caller.has_spec():
+            close = difflib.get_close_matches(caller.name, hookspecs.HOOK_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            errors.append(f"implements unknown hook {caller.name!r}{hint}")
+    return errors
+
+
+def load_plugins(*, entry_points: bool = True, extra: Iterable[tuple[str, object]] = (),
+                 warn: Callable[[str], None] = log.warn) -> PluginSet:
+    """Build a plugin manager with every allowed plugin registered and collected.
+
+    :param entry_points: discover installed plugins (off in isolated tests).
+    :param extra: ``(name, plugin)`` pairs registered after the entry points.
+    :param warn: receives one line per plugin that failed.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+
+    from .runtime import hf_loader  # light: imports torch only when a model loads
+
+    candidates: list[tuple[str, Callable[[], object], str, str | None, str | None]] = [
+        (CORE_PLUGIN, lambda: hf_loader, hf_loader.__name__, None, None)]
+    if entry_points:
+        for ep in _entry_points():
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            candidates.append((ep.name, ep.load, ep.value, dist, version))
+    for name, plugin in extra:
+        candidates.append((name, lambda p=plugin: p, getattr(plugin, "__name__", repr(plugin)), None, None))
+
+    allowed, blocked = _env_names(LOAD_ENV), _env_names(DISABLE_ENV) or set()
+    for name, load, module, dist, version in candidates:
+        info = infos[name] = PluginInfo(name, module, dist, version)
+        if name != CORE_PLUGIN and (name in blocked or (allowed is not None and name not in allowed)):
+            info.status = "disabled"
+            continue
+        started = time.perf_counter()
+        try:
+            plugin = load()
+            info.import_seconds = time.perf_counter() - started
+            pm.register(plugin, name=name)
+        except Exception as exc:  # a broken plugin must not break the CLI
+            _fail(info, f"failed to load: {type(exc).__name__}: {exc}", warn)
+            continue
+        problems = _unknown_hooks(pm, plugin)
+        if problems:
+            pm.unregister(plugin)
+            _fail(info, "; ".join(problems), warn)
+            continue
+        info.hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
+
+    registries = Registries()
+    for name, plugin in list(pm.list_name_plugin()):
+        try:
+            _collect(pm, plugin, name, registries)
+        except Exception as exc:
+            pm.unregister(plugin)
+            prefix = "" if isinstance(exc, NlpappError) else f"{type(exc).__name__}: "
+            _fail(infos[name], f"failed to register: {prefix}{exc}", warn)
+    for name, info in infos.items():
+        info.registered = registries.registered_by(name)
+    return PluginSet(pm, infos, registries)
+
+
+def _fail(info: PluginInfo, error: str, warn: Callable[[str], None]) -> None:
+    info.status, info.error = "failed", error
+    warn(f"plugin {info.name!r} skipped: {error}")
+
+
+def _collect(pm: pluggy.PluginManager, plugin: object, name: str, registries: Registries) -> None:
+    """Run one plugin's registration hooks; commit what it registered only if all succeed."""
+    staged: list[tuple[Any, Any]] = []
+    for hook_name, registry in registries.by_hook().items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is plugin:
+                register = make_registrar(_Staging(registry, staged), name)
+                impl.function(*[{"register": register}[a] for a in impl.argnames])
+    trial = {id(reg): set(reg.names()) for reg, _ in staged}
+    for registry, item in staged:  # check every name first so a failure commits nothing
+        names = trial[id(registry)]
+        if item.name in registry:
+            registry.add(item, name)  # raises DuplicateNameError naming both plugins
+        if item.name in names:
+            raise DuplicateNameError(f"{registry.kind} {item.name!r} is registered twice")
+        names.add(item.name)
+    for registry, item in staged:
+        registry.add(item, name)
+
+
+class _Staging:
+    """Looks like a Registry to a registrar but only records, type-checking on the spot."""
+
+    def __init__(self, registry: Any, staged: list[tuple[Any, Any]]):
+        self.registry, self.staged, self.kind = registry, staged, registry.kind
+
+    def add(self, item: Any, plugin: str) -> None:
+        if not isinstance(item, self.registry.item_type):
+            raise NlpappError(f"registered a {type(item).__name__} as a {self.kind}; "
+                              f"expected a {self.registry.item_type.__name__}")
+        self.staged.append((self.registry, item))

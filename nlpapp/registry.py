@@ -1,0 +1,100 @@
+"""Typed registries filled by the ``register_*`` hooks.
+
+Each plugin's hook implementation is called on its own with a registrar bound to that
+plugin, so a duplicate names both plugins and an exception names the one that raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from .errors import DuplicateNameError, NlpappError, UnknownNameError
+from .task import TaskKind
+from .types import AdapterPreset, DatasetSpec, MetricSpec, ModelPreset
+
+T = TypeVar("T")
+
+
+@dataclass
+class Entry(Generic[T]):
+    item: T
+    plugin: str
+
+
+class Registry(Generic[T]):
+    """Name -> item, remembering which plugin registered each name."""
+
+    def __init__(self, kind: str, item_type: type):
+        self.kind = kind
+        self.item_type = item_type
+        self._entries: dict[str, Entry[T]] = {}
+
+    def add(self, item: T, plugin: str) -> None:
+        if not isinstance(item, self.item_type):
+            raise NlpappError(f"plugin {plugin!r} registered a {type(item).__name__} as a "
+                              f"{self.kind}; expected a {self.item_type.__name__}")
+        name = getattr(item, "name", None)
+        if not isinstance(name, str) or not name:
+            raise NlpappError(f"plugin {plugin!r} registered a {self.kind} without a name")
+        if name in self._entries:
+            other = self._entries[name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered by both plugin {other!r} and plugin "
+                f"{plugin!r}; disable one with NLPAPP_DISABLE_PLUGINS")
+        self._entries[name] = Entry(item, plugin)
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name].item
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self._entries) from None
+
+    def plugin_of(self, name: str) -> str:
+        return self._entries[name].plugin
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[T]:
+        return (e.item for e in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def by_plugin(self, plugin: str) -> list[str]:
+        return sorted(n for n, e in self._entries.items() if e.plugin == plugin)
+
+
+@dataclass
+class Registries:
+    """Everything the plugins registered, one typed registry per hook."""
+
+    tasks: Registry[TaskKind] = field(default_factory=lambda: Registry("task", TaskKind))
+    models: Registry[ModelPreset] = field(default_factory=lambda: Registry("model", ModelPreset))
+    datasets: Registry[DatasetSpec] = field(default_factory=lambda: Registry("dataset", DatasetSpec))
+    metrics: Registry[MetricSpec] = field(default_factory=lambda: Registry("metric", MetricSpec))
+    adapters: Registry[AdapterPreset] = field(
+        default_factory=lambda: Registry("adapter preset", AdapterPreset))
+
+    def by_hook(self) -> dict[str, Registry]:
+        return {"register_task_kinds": self.tasks, "register_models": self.models,
+                "register_datasets": self.datasets, "register_metrics": self.metrics,
+                "register_adapters": self.adapters}
+
+    def registered_by(self, plugin: str) -> dict[str, list[str]]:
+        return {reg.kind: names for reg in self.by_hook().values()
+                if (names := reg.by_plugin(plugin))}
+
+
+
+def make_registrar(registry: Registry, plugin: str) -> Callable[[Any], None]:
+    """The ``register`` callable handed to one plugin's hook implementation."""
+
+    def register(item: Any) -> None:
+        registry.add(item, plugin)
+
+    register.__qualname__ = f"register[{registry.kind} from {plugin}]"
+    return register

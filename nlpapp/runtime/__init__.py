@@ -1,0 +1,1 @@
+"""The model runtime: resolving and loading models, device and dtype policy, batching."""

@@ -1,0 +1,98 @@
+"""The base class for task kinds. A task plugin subclasses ``TaskKind`` and registers an
+instance through the ``register_task_kinds`` hook.
+
+A task owns how records become model calls and how results come back; the core owns
+loading, batching, ordering and output."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Sequence
+
+from .errors import InputError
+from .model import Model, StreamCallback
+from .types import ModelFamily, TaskOption
+
+
+class TaskKind:
+    name: ClassVar[str]
+    description: ClassVar[str]
+    families: ClassVar[tuple[ModelFamily, ...]]  # in order of preference
+    default_model: ClassVar[str]  # a registered model alias
+    Input: ClassVar[type]  # a dataclass; its first field is the main text
+    Output: ClassVar[type]  # a dataclass
+    options: ClassVar[tuple[TaskOption, ...]] = ()
+    streams: ClassVar[bool] = False  # can stream a single input's output to the terminal
+    notes: ClassVar[str] = ""  # plain words on how well the default model does this task
+
+    @property
+    def input_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.Input))
+
+    @property
+    def text_fields(self) -> tuple[str, ...]:
+        """The required string fields: they must be present and non-empty."""
+        return tuple(f.name for f in dataclasses.fields(self.Input)
+                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+
+    def make_input(self, record: dict[str, Any], where: str = "input") -> Any:
+        """Build a typed input from a record, or raise ``InputError`` saying what is wrong."""
+        values = {}
+        for f in dataclasses.fields(self.Input):
+            if f.name in record and record[f.name] is not None:
+                value = record[f.name]
+                if not isinstance(value, str):
+                    raise InputError(f"{where}: field {f.name!r} must be text, got {type(value).__name__}")
+                values[f.name] = value
+        for name in self.text_fields:
+            if name not in values:
+                raise InputError(f"{where}: missing field {name!r} for task {self.name!r}")
+            if not values[name].strip():
+                raise InputError(f"{where}: field {name!r} is empty")
+        return self.Input(**values)
+
+    def input_length(self, item: Any) -> int:
+        """A cheap size estimate used to sort inputs into batches of similar length."""
+        return sum(len(getattr(item, name)) for name in self.text_fields)
+
+    def check_model(self, model: Model) -> None:
+        if model.family not in self.families:
+            from .errors import UnsupportedModelError
+
+            wanted = ", ".join(str(f) for f in self.families)
+            raise UnsupportedModelError(
+                f"task {self.name!r} cannot use model {model.name!r} ({model.family}); "
+                f"it needs one of: {wanted}")
+
+    def predict(self, model: Model, inputs: Sequence[Any], options: dict[str, Any],
+                stream: StreamCallback | None = None) -> list[Any]:
+        """Return one ``Output`` per input, in the same order."""
+        raise NotImplementedError
+
+    def render(self, output: Any) -> str:
+        """The text shown on the terminal for one output."""
+        return str(dataclasses.asdict(output))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description,
+                "families": [str(f) for f in self.families], "default_model": self.default_model,
+                "inputs": list(self.input_fields), "options": [o.name for o in self.options],
+                "notes": self.notes}
+
+
+def generation_options(max_new_tokens: int = 128) -> tuple[TaskOption, ...]:
+    """The decoding options every text-producing task offers."""
+    return (
+        TaskOption("max_new_tokens", int, max_new_tokens, "Most tokens to generate per input."),
+        TaskOption("temperature", float, 0.0, "Sampling temperature; 0 decodes greedily."),
+        TaskOption("top_p", float, 1.0, "Nucleus sampling mass (with --temperature > 0)."),
+        TaskOption("seed", int, None, "Random seed, for repeatable sampling."),
+    )
+
+
+def generation_params(options: dict[str, Any]) -> "GenerationParams":
+    from .types import GenerationParams
+
+    return GenerationParams(max_new_tokens=options.get("max_new_tokens", 128),
+                            temperature=options.get("temperature", 0.0),
+                            top_p=options.get("top_p", 1.0), seed=options.get("seed"))

@@ -1,0 +1,122 @@
+"""Plain data types shared by the core and the plugins. Nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class ModelFamily(str, enum.Enum):
+    """What a model's head can do; a task kind lists the families it can use."""
+
+    CAUSAL_LM = "causal-lm"
+    SEQ2SEQ_LM = "seq2seq-lm"
+    SEQUENCE_CLASSIFICATION = "sequence-classification"
+    EXTRACTIVE_QA = "extractive-qa"
+    ENCODER = "encoder"  # a bare encoder: embeddings only
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A named model a plugin makes available, e.g. an embedded default.
+
+    ``locate`` returns the local path of the weights (a folder or a ``.gguf`` file);
+    it is called only when the model is loaded, so registering stays cheap.
+    """
+
+    name: str
+    family: ModelFamily
+    description: str
+    source: str  # where the weights come from (package, upstream repo)
+    license: str
+    locate: Callable[[], str]
+    sha256: str | None = None  # of a single weights file, verified before first conversion
+    notes: str = ""  # plain words on what the model is good and bad at
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset a plugin makes available: a task kind and a way to open its records."""
+
+    name: str
+    task: str
+    description: str
+    open: Callable[[], Any]  # -> iterable of dict records
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric: ``compute(predictions, references) -> dict[str, float]``."""
+
+    name: str
+    description: str
+    compute: Callable[[list[Any], list[Any]], dict[str, float]]
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class AdapterPreset:
+    """A LoRA preset: which modules to adapt for a model architecture (``model_type``)."""
+
+    name: str
+    model_types: tuple[str, ...]
+    target_modules: tuple[str, ...]
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """A task-specific option; the CLI turns it into ``--name`` on ``nlpapp run TASK``."""
+
+    name: str
+    type: type = str
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass
+class GenerationParams:
+    """Decoding settings shared by every text-producing task."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0  # 0 means greedy decoding
+    top_p: float = 1.0
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # model-specific generate() kwargs
+
+    def __post_init__(self) -> None:
+        from .errors import NlpappError
+
+        if self.max_new_tokens < 1:
+            raise NlpappError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise NlpappError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise NlpappError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class Span:
+    """An extractive answer: text, score in [0, 1] and character offsets in the context."""
+
+    text: str
+    score: float
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a model. Decided once at the edge (CLI or API) and passed down."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    allow_pickle: bool = False
+    trust_remote_code: bool = False

@@ -1,0 +1,85 @@
+"""Question answering: question + context -> answer and score.
+
+Extractive with a QA-head model (best span, character offsets); generative with a causal
+or seq2seq model, which answers in its own words (offsets given when the answer is found
+verbatim in the context)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nlpapp import GenerationParams, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+
+PROMPT = ("Answer the question using only the context. Reply with the answer alone, in as few "
+          "words as possible.\n\nContext: {context}\n\nQuestion: {question}")
+PROMPT_OVERHEAD_TOKENS = 64  # instructions and chat template around the context
+
+
+@dataclass
+class QAInput:
+    question: str
+    context: str
+
+
+@dataclass
+class QAOutput:
+    answer: str
+    score: float  # span probability (extractive) or mean token probability (generative)
+    start: int | None = None  # character offsets of the answer in the context
+    end: int | None = None
+
+
+class QuestionAnswering(TaskKind):
+    name = "qa"
+    description = "Answer a question from a given context."
+    families = (ModelFamily.EXTRACTIVE_QA, ModelFamily.CAUSAL_LM, ModelFamily.SEQ2SEQ_LM)
+    default_model = "qwen-coder"
+    Input = QAInput
+    Output = QAOutput
+    options = (
+        TaskOption("max_answer_tokens", int, 30, "Longest answer, in tokens."),
+        TaskOption("stride", int, 128, "Token overlap between windows over a long context (extractive)."),
+    )
+    notes = ("No extractive QA weights ship offline, so the default answers generatively with "
+             "qwen-coder; pass --model with a SQuAD-trained model for extractive spans.")
+
+    def predict(self, model, inputs, options, stream=None):
+        max_tokens = options.get("max_answer_tokens", 30)
+        if model.family == ModelFamily.EXTRACTIVE_QA:
+            spans = model.extract_answers([i.question for i in inputs], [i.context for i in inputs],
+                                          max_answer_tokens=max_tokens, stride=options.get("stride", 128))
+            return [QAOutput(s.text, s.score, s.start, s.end) for s in spans]
+        prompts = [PROMPT.format(context=self._fit(model, i.context, max_tokens), question=i.question)
+                   for i in inputs]
+        answers = model.generate_scored(prompts, GenerationParams(max_new_tokens=max_tokens))
+        return [_locate(text.strip(), score, item.context) for (text, score), item in zip(answers, inputs)]
+
+    def _fit(self, model, context: str, answer_tokens: int) -> str:
+        if not model.max_input_tokens:
+            return context
+        budget = model.max_input_tokens - answer_tokens - PROMPT_OVERHEAD_TOKENS
+        length = model.count_tokens([context])[0]
+        if length <= budget:
+            return context
+        warn(f"context of {length} tokens truncated to {budget} ({length - budget} dropped) "
+             f"to fit {model.name}'s window")
+        return model.truncate(context, budget)
+
+    def render(self, output: QAOutput) -> str:
+        return f"{output.answer}\t(score {output.score:.3f})"
+
+
+def _locate(answer: str, score: float, context: str) -> QAOutput:
+    answer = answer.rstrip(".").strip()
+    start = context.find(answer) if answer else -1
+    if start < 0:
+        lowered = context.lower().find(answer.lower()) if answer else -1
+        start = lowered
+    if start < 0:
+        return QAOutput(answer, score)
+    return QAOutput(context[start:start + len(answer)], score, start, start + len(answer))
+
+
+@hookimpl
+def register_task_kinds(register):
+    register(QuestionAnswering())
