@@ -80,10 +80,13 @@ class TaskKind:
                 "notes": self.notes}
 
 
-def generation_options(max_new_tokens: int = 128) -> tuple[TaskOption, ...]:
+def generation_options(max_new_tokens: int = 128, repetition_penalty: float = 1.0
+                       ) -> tuple[TaskOption, ...]:
     """The decoding options every text-producing task offers."""
     return (
         TaskOption("max_new_tokens", int, max_new_tokens, "Most tokens to generate per input."),
+        TaskOption("repetition_penalty", float, repetition_penalty,
+                   "Above 1 discourages repeating tokens already present; 1 turns it off."),
         TaskOption("temperature", float, 0.0, "Sampling temperature; 0 decodes greedily."),
         TaskOption("top_p", float, 1.0, "Nucleus sampling mass (with --temperature > 0)."),
         TaskOption("seed", int, None, "Random seed, for repeatable sampling."),
@@ -95,4 +98,5 @@ def generation_params(options: dict[str, Any]) -> "GenerationParams":
 
     return GenerationParams(max_new_tokens=options.get("max_new_tokens", 128),
                             temperature=options.get("temperature", 0.0),
-                            top_p=options.get("top_p", 1.0), seed=options.get("seed"))
+                            top_p=options.get("top_p", 1.0), seed=options.get("seed"),
+                            repetition_penalty=options.get("repetition_penalty", 1.0))

@@ -89,6 +89,7 @@ class GenerationParams:
     temperature: float = 0.0  # 0 means greedy decoding
     top_p: float = 1.0
     seed: int | None = None
+    repetition_penalty: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific generate() kwargs
 
     def __post_init__(self) -> None:
@@ -98,6 +99,8 @@ class GenerationParams:
             raise NlpappError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature < 0:
             raise NlpappError(f"temperature must be >= 0, got {self.temperature}")
+        if self.repetition_penalty <= 0:
+            raise NlpappError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
         if not 0 < self.top_p <= 1:
             raise NlpappError(f"top_p must be in (0, 1], got {self.top_p}")
 

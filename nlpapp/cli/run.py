@@ -71,9 +71,12 @@ def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
         yield "options", constants
         return
     if not sys.stdin.isatty():
+        seen = False
         for where, record in read_records("-", main_field, columns):
+            seen = True
             yield where, {**record, **constants}
-        return
+        if seen:
+            return
     raise InputError(f"no input: give the {main_field} as an argument, with --{main_field.replace('_', '-')}, "
                      f"with --input FILE, or on stdin (see nlpapp run {task.name} --help)")
 
@@ -111,11 +114,11 @@ def run_task(task: TaskKind, **kw: Any) -> None:
                         disable=None, desc=task.name)
     results = api.run(runtime, task.name, records, model=kw["model"], options=options,
                       batch_size=kw["batch_size"], stream=stream if streaming else None,
-                      on_batch=progress.update if progress else None)
+                      on_batch=progress.update if progress is not None else None)
     try:
         if output_path is not None:
             written = _write_jsonl(output_path, results)
-            if progress:
+            if progress is not None:
                 progress.close()
             click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
             return
@@ -128,7 +131,7 @@ def run_task(task: TaskKind, **kw: Any) -> None:
             else:
                 click.echo(task.render(output))
     finally:
-        if progress:
+        if progress is not None:
             progress.close()
 
 
@@ -145,8 +148,8 @@ def _write_jsonl(path: Path, results) -> int:
                                         ensure_ascii=False) + "\n")
                 handle.flush()
                 count += 1
-    except PermissionError as exc:
-        raise NlpappError(f"cannot write {path}: {exc.strerror}") from None
+    except OSError as exc:  # no permission, a parent that is a file, a full disk
+        raise NlpappError(f"cannot write {path}: {exc.strerror or exc}") from None
     return count
 
 

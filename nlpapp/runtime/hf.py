@@ -70,6 +70,8 @@ def _weights_policy(path: str, options: LoadOptions) -> bool | None:
 def load_hf_model(path: str, family: str | None, options: LoadOptions) -> "HFModel":
     import transformers as tf
 
+    tf.utils.logging.set_verbosity_error()  # nlpapp reports problems itself, in one line
+    tf.utils.logging.disable_progress_bar()
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     common = {"trust_remote_code": options.trust_remote_code}
@@ -166,6 +168,7 @@ class _Generator(HFModel):
         import torch
 
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens,
+                                  "repetition_penalty": params.repetition_penalty,
                                   "pad_token_id": self.tokenizer.pad_token_id}
         if params.temperature > 0:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)

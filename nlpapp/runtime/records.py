@@ -98,8 +98,8 @@ def parse_columns(text: str | None) -> dict[str, str]:
 
 
 def count_records(path: str) -> int | None:
-    """A cheap count for the progress bar (None for stdin)."""
-    if path == "-":
+    """A cheap count for the progress bar (None for stdin or a path that is not a file)."""
+    if path == "-" or not Path(path).is_file():
         return None
     with open(path, "rb") as handle:
         lines = sum(1 for line in handle if line.strip())

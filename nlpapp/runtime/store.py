@@ -61,9 +61,10 @@ class ModelStore:
             folder = gguf.converted_folder(preset.name, preset.sha256[:16])
             if gguf.is_converted(folder):
                 return str(folder)
-        located = Path(preset.locate())
-        if located.suffix != ".gguf":
-            return str(located)
+        location = preset.locate()  # a folder, a .gguf file, a hub id or a plugin's own URL
+        if not location.endswith(".gguf"):
+            return location
+        located = Path(location)
         if preset.sha256:
             actual = gguf.sha256_file(located)
             if actual != preset.sha256:

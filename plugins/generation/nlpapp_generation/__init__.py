@@ -25,7 +25,8 @@ class Generation(TaskKind):
     default_model = "smollm2"
     Input = GenerationInput
     Output = GenerationOutput
-    options = generation_options(128) + (
+    # 1.2 stops the small default model looping on one phrase (seen with smollm2)
+    options = generation_options(128, repetition_penalty=1.2) + (
         TaskOption("raw", bool, False, "Send the prompt as is, without the model's chat template."),
     )
     streams = True

@@ -1,0 +1,122 @@
+"""Plugin loading through the real entry-point path, including broken plugins."""
+
+import textwrap
+
+import pytest
+
+from nlpapp.plugins import load_plugins
+from nlpapp.testing import install_plugin
+
+BUILTIN = {"generation", "qa", "translation", "summarization", "sentiment", "default-models"}
+
+
+def _site(tmp_path, monkeypatch, name, source):
+    site = tmp_path / "site"
+    module = name.replace("-", "_") + "_mod"
+    install_plugin(site, name, module, sources={f"{module}.py": textwrap.dedent(source)})
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+def test_builtin_plugins_load_through_entry_points(fake_plugin_site):
+    plugins = load_plugins()
+    loaded = {n for n, i in plugins.plugins.items() if i.status == "loaded"}
+    assert BUILTIN <= loaded
+    assert plugins.registries.tasks.names() == ["generation", "qa", "sentiment", "summarization", "translation"]
+    assert plugins.registries.tasks.plugin_of("qa") == "qa"
+    assert plugins.plugins["qa"].registered == {"task": ["qa"]}
+    assert plugins.plugins["qa"].version == "0.1.0"
+
+
+def test_plugin_that_fails_to_import_is_skipped(tmp_path, monkeypatch, fake_plugin_site):
+    _site(tmp_path, monkeypatch, "broken", "import no_such_module_anywhere\n")
+    warnings = []
+    plugins = load_plugins(warn=warnings.append)
+    info = plugins.plugins["broken"]
+    assert info.status == "failed"
+    assert "No module named 'no_such_module_anywhere'" in info.error
+    assert warnings == [f"plugin 'broken' skipped: {info.error}"]
+    assert "generation" in plugins.registries.tasks  # the others still work
+
+
+def test_misspelled_hook_fails_loudly_with_suggestion(tmp_path, monkeypatch, fake_plugin_site):
+    _site(tmp_path, monkeypatch, "typo", """
+        from nlpapp import hookimpl
+
+        @hookimpl
+        def register_task_kind(register):
+            pass
+    """)
+    warnings = []
+    plugins = load_plugins(warn=warnings.append)
+    assert plugins.plugins["typo"].status == "failed"
+    assert "unknown hook 'register_task_kind' (did you mean 'register_task_kinds'?)" in warnings[0]
+
+
+def test_plugin_raising_in_registration_commits_nothing(tmp_path, monkeypatch, fake_plugin_site):
+    _site(tmp_path, monkeypatch, "halfway", """
+        from nlpapp import hookimpl, ModelPreset, ModelFamily
+
+        @hookimpl
+        def register_models(register):
+            register(ModelPreset("halfway-model", ModelFamily.ENCODER, "d", "s", "MIT", locate=str))
+            raise RuntimeError("boom")
+    """)
+    plugins = load_plugins(warn=lambda m: None)
+    assert plugins.plugins["halfway"].status == "failed"
+    assert "RuntimeError: boom" in plugins.plugins["halfway"].error
+    assert "halfway-model" not in plugins.registries.models
+
+
+def test_duplicate_task_from_third_party_names_both(tmp_path, monkeypatch, fake_plugin_site):
+    _site(tmp_path, monkeypatch, "zz-clash", """
+        from nlpapp import hookimpl
+        from nlpapp_generation import Generation
+
+        @hookimpl
+        def register_task_kinds(register):
+            register(Generation())
+    """)
+    plugins = load_plugins(warn=lambda m: None)
+    error = plugins.plugins["zz-clash"].error
+    assert "task 'generation' is registered by both plugin 'generation' and plugin 'zz-clash'" in error
+    assert plugins.registries.tasks.plugin_of("generation") == "generation"
+
+
+def test_allow_list_and_block_list(monkeypatch, fake_plugin_site):
+    monkeypatch.setenv("NLPAPP_LOAD_PLUGINS", "qa,default-models")
+    plugins = load_plugins()
+    assert plugins.registries.tasks.names() == ["qa"]
+    assert plugins.plugins["generation"].status == "disabled"
+    monkeypatch.delenv("NLPAPP_LOAD_PLUGINS")
+    monkeypatch.setenv("NLPAPP_DISABLE_PLUGINS", "qa")
+    plugins = load_plugins()
+    assert "qa" not in plugins.registries.tasks
+    assert "generation" in plugins.registries.tasks
+
+
+def test_empty_allow_list_loads_only_the_core(monkeypatch, fake_plugin_site):
+    monkeypatch.setenv("NLPAPP_LOAD_PLUGINS", "")
+    plugins = load_plugins()
+    assert [n for n, i in plugins.plugins.items() if i.status == "loaded"] == ["nlpapp.core"]
+
+
+def test_load_model_hook_prefers_plugins_over_the_hf_default(fake_plugin_site):
+    plugins = load_plugins()
+    impls = [i.plugin_name for i in plugins.hook.load_model.get_hookimpls()]
+    assert impls[0] == "nlpapp.core"  # trylast: called after every other implementation
+    assert "nlpapp-fake-models" in impls
+
+
+@pytest.mark.parametrize("bad_hook_arg", ["registr"])
+def test_wrong_hook_argument_name_is_a_load_failure(tmp_path, monkeypatch, fake_plugin_site, bad_hook_arg):
+    _site(tmp_path, monkeypatch, "badarg", f"""
+        from nlpapp import hookimpl
+
+        @hookimpl
+        def register_models({bad_hook_arg}):
+            pass
+    """)
+    plugins = load_plugins(warn=lambda m: None)
+    assert plugins.plugins["badarg"].status == "failed"
+    assert bad_hook_arg in plugins.plugins["badarg"].error
