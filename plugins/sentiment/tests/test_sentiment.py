@@ -1,0 +1,39 @@
+import pytest
+
+from nlpapp.api import run
+from nlpapp.errors import InputError
+from nlpapp_sentiment import parse_labels
+
+
+def label(runtime, model, *texts, **options):
+    return [out for _, out in run(runtime, "sentiment", [(str(i), {"text": t}) for i, t in enumerate(texts)],
+                                  model=model, options=options)]
+
+
+def test_classifier_head_labels(runtime):
+    outs = label(runtime, "fake-classifier", "great film", "awful film")
+    assert [o.label for o in outs] == ["positive", "negative"]
+    assert outs[0].scores["positive"] == pytest.approx(outs[0].score)
+
+
+def test_encoder_mode_picks_the_closest_label_description(runtime):
+    # the fake encoder embeds character trigrams, so a text sharing a description's words is closest
+    outs = label(runtime, "fake-encoder", "sport football match", "stock market shares",
+                 labels="sports=football match sport,finance=stock market shares")
+    assert [o.label for o in outs] == ["sports", "finance"]
+    assert all(abs(sum(o.scores.values()) - 1) < 1e-6 for o in outs)
+
+
+def test_label_option_errors():
+    with pytest.raises(InputError, match="at least two labels"):
+        parse_labels("positive")
+    with pytest.raises(InputError, match="empty label"):
+        parse_labels("a,,b")
+    assert parse_labels("positive,negative")["positive"][0].startswith("This is great")
+
+
+def test_generative_models_are_refused(runtime):
+    from nlpapp.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="sequence-classification, encoder"):
+        label(runtime, "fake-causal", "x")

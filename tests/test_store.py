@@ -1,0 +1,117 @@
+"""Resolving model specs, the safety policy and the atomic GGUF cache."""
+
+import pytest
+import torch
+
+from nlpapp.errors import ModelLoadError, UnsafeModelError
+from nlpapp.runtime import gguf
+from nlpapp.runtime.atomic import atomic_file, atomic_folder
+from nlpapp.runtime.device import resolve_device, resolve_dtype
+from nlpapp.types import LoadOptions
+
+
+def test_alias_folder_and_cache(runtime, tiny_model):
+    store = runtime.models
+    assert store.resolve("fake-qa").kind == "alias"
+    folder = tiny_model("encoder")
+    assert store.resolve(str(folder)).kind == "folder"
+    first = store.load(str(folder))
+    assert store.load(str(folder)) is first  # loaded once per process
+
+
+def test_path_that_does_not_exist(runtime, tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        runtime.models.resolve(str(tmp_path / "missing"))
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        runtime.models.resolve("./missing.gguf")
+
+
+def test_hub_id_offline_says_so(runtime, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert runtime.models.resolve("someorg/somemodel").kind == "hub"
+    with pytest.raises(ModelLoadError) as info:
+        runtime.models.load("someorg/somemodel")
+    message = str(info.value)
+    assert "someorg/somemodel" in message
+    assert "Hub" in message or "hub id" in message
+
+
+def test_pickle_only_weights_are_refused(runtime, tiny_model, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model("encoder"), folder)
+    from safetensors.torch import load_file
+
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(UnsafeModelError, match="pickle weights .*--allow-pickle"):
+        runtime.models.load(str(folder))
+
+
+def test_a_non_gguf_file_is_refused(runtime, tmp_path):
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="is a file"):
+        runtime.models.resolve(str(weights))
+
+
+def test_broken_gguf_leaves_no_cache_folder(runtime, tmp_path, nlpapp_home):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(Exception):
+        runtime.models.load(str(broken))
+    assert list((nlpapp_home / "models").glob("broken-*")) == []
+
+
+def test_atomic_folder_is_all_or_nothing(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as scratch:
+            (scratch / "half").write_text("x")
+            raise RuntimeError("interrupted")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with atomic_folder(target) as scratch:
+        (scratch / "whole").write_text("x")
+    assert (target / "whole").read_text() == "x"
+
+
+def test_atomic_file_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.jsonl"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as handle:
+            handle.write("new")
+            raise RuntimeError
+    assert target.read_text() == "old"
+
+
+def test_conversion_is_trusted_only_when_marked(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    assert not gguf.is_converted(folder)
+    (folder / gguf.MARKER).write_text("{}")
+    assert gguf.is_converted(folder)
+
+
+def test_device_and_dtype_policy(monkeypatch):
+    assert resolve_device("auto") in ("cpu", "cuda")
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    from nlpapp.errors import NlpappError
+
+    with pytest.raises(NlpappError, match="no CUDA GPU is visible"):
+        resolve_device("cuda")
+    with pytest.raises(NlpappError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_load_options_reach_the_model(tiny_model):
+    from nlpapp.runtime.hf import load_hf_model
+
+    model = load_hf_model(str(tiny_model("encoder")), None, LoadOptions(device="cpu", dtype="bfloat16"))
+    assert model.dtype == "bfloat16"
+    assert next(model.hf_model.parameters()).dtype == torch.bfloat16
