@@ -120,3 +120,52 @@ def test_wrong_hook_argument_name_is_a_load_failure(tmp_path, monkeypatch, fake_
     plugins = load_plugins(warn=lambda m: None)
     assert plugins.plugins["badarg"].status == "failed"
     assert bad_hook_arg in plugins.plugins["badarg"].error
+
+
+def test_a_plugin_using_every_registration_hook(tmp_path, monkeypatch, cli):
+    _site(tmp_path, monkeypatch, "everything", """
+        import click
+        from nlpapp import AdapterPreset, DatasetSpec, MetricSpec, hookimpl
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetSpec("demo-set", "sentiment", "two lines", open=lambda: [{"text": "hi"}]))
+
+        @hookimpl
+        def register_metrics(register):
+            register(MetricSpec("exact", "exact match",
+                                compute=lambda p, r: {"exact": sum(a == b for a, b in zip(p, r)) / len(p)}))
+
+        @hookimpl
+        def register_adapters(register):
+            register(AdapterPreset("llama-qv", ("llama",), ("q_proj", "v_proj")))
+
+        @click.command()
+        def hello():
+            click.echo("hello from a plugin")
+
+        @hookimpl
+        def register_commands(cli):
+            cli.add_command(hello)
+    """)
+    plugins = load_plugins()
+    assert plugins.plugins["everything"].registered == {
+        "dataset": ["demo-set"], "metric": ["exact"], "adapter preset": ["llama-qv"]}
+    assert plugins.registries.metrics.get("exact").compute(["a", "b"], ["a", "c"]) == {"exact": 0.5}
+    assert list(plugins.registries.datasets.get("demo-set").open()) == [{"text": "hi"}]
+    assert plugins.registries.adapters.get("llama-qv").target_modules == ("q_proj", "v_proj")
+    code, out, _ = cli("hello")
+    assert (code, out) == (0, "hello from a plugin\n")
+
+
+def test_a_plugin_whose_command_hook_raises_leaves_the_cli_working(tmp_path, monkeypatch, cli):
+    _site(tmp_path, monkeypatch, "badcommands", """
+        from nlpapp import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            raise RuntimeError("no commands today")
+    """)
+    code, out, err = cli("tasks")
+    assert code == 0 and "generation" in out
+    assert "plugin 'badcommands' could not add its commands: RuntimeError: no commands today" in err

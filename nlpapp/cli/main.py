@@ -99,10 +99,12 @@ def plugins(as_json: bool) -> None:
 
 
 def _register_plugin_commands() -> None:
-    try:
-        STATE.plugins.hook.register_commands(cli=cli)
-    except Exception as exc:  # a plugin's command must not break the others
-        log.warn(f"a plugin failed to add commands: {type(exc).__name__}: {exc}")
+    """Let each plugin add its commands; one that fails is named and skipped."""
+    for impl in STATE.plugins.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            log.warn(f"plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}")
 
 
 cli.add_command(run)
