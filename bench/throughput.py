@@ -80,6 +80,16 @@ def workloads(runtime: Runtime, quick: bool):
                                             for r in rs], 24), (1, 8))
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def timed(fn) -> float:
     started = time.perf_counter()
     fn()
@@ -115,7 +125,7 @@ def main() -> None:
             print(f"{task:14} {model_name:11} batch {batch:>2}: nlpapp {row['nlpapp_items_per_s']:7.2f}/s  "
                   f"plain {row['plain_items_per_s']:7.2f}/s  ratio {row['ratio_median']:.3f} "
                   f"[{row['ratio_min']:.3f}-{row['ratio_max']:.3f}]", flush=True)
-    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor(),
+    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
            "python": platform.python_version(), "rounds": args.rounds}
     import transformers
 

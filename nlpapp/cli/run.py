@@ -83,7 +83,8 @@ def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
 
 def run_task(task: TaskKind, **kw: Any) -> None:
     from .. import api
-    from ..runtime.records import count_records, parse_columns
+    from ..runtime.records import parse_columns
+    from .main import STATE
 
     fields = {name: kw.pop(f"field_{name}") for name in task.input_fields}
     options = {opt.name: kw.pop(f"opt_{opt.name}") for opt in task.options}
@@ -92,47 +93,64 @@ def run_task(task: TaskKind, **kw: Any) -> None:
         columns[task.input_fields[0]] = kw["text_column"]
     load = LoadOptions(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
                        trust_remote_code=kw["trust_remote_code"])
-    from .main import STATE
-
-    runtime = api.Runtime(STATE.plugins, load)
-    records = _records(task, kw["texts"], kw["input_path"], fields, columns)
     output_path = Path(kw["output_path"]) if kw["output_path"] else None
-    streaming = task.streams and not kw["as_json"] and output_path is None
-
-    streamed: list[bool] = []
+    if output_path is not None:
+        _check_writable(output_path)
+    streamed: list[str] = []
 
     def stream(piece: str) -> None:
-        streamed.append(True)
+        streamed.append(piece)
         click.echo(piece, nl=False)
-        sys.stdout.flush()
 
-    progress = None
-    if kw["input_path"] and kw["input_path"] != "-":
-        from tqdm import tqdm
-
-        progress = tqdm(total=count_records(kw["input_path"]), unit="item", file=sys.stderr,
-                        disable=None, desc=task.name)
-    results = api.run(runtime, task.name, records, model=kw["model"], options=options,
-                      batch_size=kw["batch_size"], stream=stream if streaming else None,
-                      on_batch=progress.update if progress is not None else None)
-    try:
+    records = _records(task, kw["texts"], kw["input_path"], fields, columns)
+    with _progress(task, kw["input_path"]) as progress:
+        results = api.run(api.Runtime(STATE.plugins, load), task.name, records, model=kw["model"],
+                          options=options, batch_size=kw["batch_size"],
+                          stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
+                          on_batch=progress.update if progress is not None else None)
         if output_path is not None:
             written = _write_jsonl(output_path, results)
-            if progress is not None:
-                progress.close()
-            click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
-            return
-        for item, output in results:
-            if kw["as_json"]:
-                click.echo(json.dumps({**dataclasses.asdict(item), **dataclasses.asdict(output)},
-                                      ensure_ascii=False))
-            elif streamed:
-                click.echo()
-            else:
-                click.echo(task.render(output))
-    finally:
-        if progress is not None:
-            progress.close()
+    if output_path is not None:
+        click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
+        return
+    for item, output in results:
+        if kw["as_json"]:
+            click.echo(json.dumps(_as_record(item, output), ensure_ascii=False))
+        elif streamed:
+            click.echo()  # the text is already on screen; end its line
+        else:
+            click.echo(task.render(output))
+
+
+def _progress(task: TaskKind, input_path: str | None):
+    """A progress bar on stderr for file inputs (tqdm hides it when stderr is not a terminal)."""
+    import contextlib
+
+    if not input_path or input_path == "-":
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    from ..runtime.records import count_records
+
+    return tqdm(total=count_records(input_path), unit="item", file=sys.stderr, disable=None, desc=task.name)
+
+
+def _as_record(item: Any, output: Any) -> dict[str, Any]:
+    return {**dataclasses.asdict(item), **dataclasses.asdict(output)}
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any model work if the output cannot be written."""
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NlpappError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise NlpappError(f"cannot write {path}: it is a folder")
+    if not os.access(path.parent, os.W_OK):
+        raise NlpappError(f"cannot write {path}: no permission to write in {path.parent}")
 
 
 def _write_jsonl(path: Path, results) -> int:
@@ -141,15 +159,11 @@ def _write_jsonl(path: Path, results) -> int:
     from ..runtime.atomic import atomic_file
 
     count = 0
-    try:
-        with atomic_file(path) as handle:
-            for item, output in results:
-                handle.write(json.dumps({**dataclasses.asdict(item), **dataclasses.asdict(output)},
-                                        ensure_ascii=False) + "\n")
-                handle.flush()
-                count += 1
-    except OSError as exc:  # no permission, a parent that is a file, a full disk
-        raise NlpappError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with atomic_file(path) as handle:
+        for item, output in results:
+            handle.write(json.dumps(_as_record(item, output), ensure_ascii=False) + "\n")
+            handle.flush()
+            count += 1
     return count
 
 
