@@ -34,14 +34,24 @@ class Runtime:
     def task(self, name: str) -> TaskKind:
         return self.registries.tasks.get(name)
 
-    def model_for(self, task: TaskKind, spec: str | None = None) -> Model:
-        model = self.models.load(spec or task.default_model)
+    def model_for(self, task: TaskKind, spec: str | None = None, adapter: str | None = None) -> Model:
+        model = self.models.load(spec or self._adapter_base(adapter) or task.default_model, adapter=adapter)
         task.check_model(model)
         return model
 
+    @staticmethod
+    def _adapter_base(adapter: str | None) -> str | None:
+        """An adapter knows its base model; used when no --model is given."""
+        if adapter is None:
+            return None
+        from .training import adapters
+
+        return adapters.read_manifest(adapters.resolve(adapter))["base_model"]["spec"]
+
 
 def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str, Any]]], *,
-        model: str | None = None, options: dict[str, Any] | None = None, batch_size: int = 8,
+        model: str | None = None, adapter: str | None = None, options: dict[str, Any] | None = None,
+        batch_size: int = 8,
         stream: StreamCallback | None = None, on_batch: Callable[[int], None] | None = None,
         ) -> Iterator[tuple[Any, Any]]:
     """Run a task over ``(where, record)`` pairs; yields ``(input, output)`` in input order.
@@ -49,7 +59,7 @@ def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str,
     Records are validated into the task's typed inputs as they stream in, so a bad line
     fails with its file and line number."""
     task = runtime.task(task_name)
-    loaded = runtime.model_for(task, model)
+    loaded = runtime.model_for(task, model, adapter)
     predictor = Predictor(task, loaded, options or {}, batch_size)
     inputs = (task.make_input(record, where) for where, record in records)
     return predictor.predict(inputs, stream=stream, on_batch=on_batch)

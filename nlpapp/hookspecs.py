@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from .model import Model
     from .task import TaskKind
+    from .training.config import TrainConfig
     from .types import AdapterPreset, DatasetSpec, LoadOptions, MetricSpec, ModelPreset
 
 PROJECT = "nlpapp"
@@ -91,6 +92,45 @@ def load_model(path: str, family: "str | None", options: "LoadOptions") -> "Mode
     Returns a ``Model``, or ``None`` to let the next plugin try. ``firstresult``: the
     first non-``None`` answer wins. The built-in Hugging Face loader is registered
     ``trylast``, so any plugin can supply another backend for paths it recognises.
+    """
+
+
+@hookspec
+def on_train_begin(config: "TrainConfig", model: Any) -> None:
+    """Observe the start of a training run.
+
+    Fires once per process, after the model and data are ready and before the first step.
+    :param config: the ``TrainConfig`` of the run. :param model: the model being trained
+    (a torch module, LoRA-wrapped unless ``config.full``). Returns nothing.
+    """
+
+
+@hookspec
+def on_train_step(step: int, metrics: dict) -> None:
+    """Observe one optimizer step.
+
+    Fires after every optimizer step, in every process. :param step: the step just done
+    (from 1). :param metrics: ``loss``, ``lr``, ``tokens_per_s`` and ``epoch``. Returns nothing.
+    """
+
+
+@hookspec
+def on_evaluate(step: int, metrics: dict) -> None:
+    """Observe an evaluation on the held-out data.
+
+    Fires at the end of each epoch when ``--eval-data`` is given. :param step: the step
+    evaluated at. :param metrics: ``eval_loss`` and, for language models,
+    ``eval_perplexity``. Returns nothing.
+    """
+
+
+@hookspec
+def on_train_end(output: str, manifest: dict) -> None:
+    """Observe the end of a successful training run.
+
+    Fires once, in the main process, after the adapter (or model) is written.
+    :param output: the folder written. :param manifest: its nlpapp manifest (task, base
+    model, config, data hash, final metrics). Returns nothing.
     """
 
 

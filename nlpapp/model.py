@@ -64,6 +64,15 @@ class Model:
         """Return one L2-normalised sentence embedding per text."""
         raise self._unsupported("embed text")
 
+    def load_adapter(self, name: str, folder: str) -> None:
+        """Attach a trained adapter under ``name`` (it stays resident beside the others)."""
+        raise self._unsupported("load adapters")
+
+    def activate_adapter(self, name: str | None) -> None:
+        """Use adapter ``name`` for the next calls, or none with ``None``; no reload."""
+        if name is not None:
+            raise self._unsupported("load adapters")
+
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "family": str(self.family), "model_type": self.model_type,
                 "device": self.device, "dtype": self.dtype,

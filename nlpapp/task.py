@@ -9,9 +9,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Sequence
 
-from .errors import InputError
+from .errors import InputError, UnsupportedModelError
 from .model import Model, StreamCallback
 from .types import ModelFamily, TaskOption
+
+
+@dataclasses.dataclass
+class TrainingContext:
+    """What a task needs to turn one training example into features."""
+
+    model: Model  # the Hugging Face model being trained (``.tokenizer``, ``.family``)
+    family: ModelFamily  # the family being trained (a classifier built on an encoder, say)
+    max_length: int  # most tokens per feature
+    options: dict[str, Any]  # the task's own options, as for ``predict``
+    label_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # classification labels
 
 
 class TaskKind:
@@ -24,6 +35,7 @@ class TaskKind:
     options: ClassVar[tuple[TaskOption, ...]] = ()
     streams: ClassVar[bool] = False  # can stream a single input's output to the terminal
     notes: ClassVar[str] = ""  # plain words on how well the default model does this task
+    target_fields: ClassVar[tuple[str, ...]] = ()  # what a training example adds to the input
 
     @property
     def input_fields(self) -> tuple[str, ...]:
@@ -51,14 +63,36 @@ class TaskKind:
                 raise InputError(f"{where}: field {name!r} is empty")
         return self.Input(**values)
 
+    def make_example(self, record: dict[str, Any], where: str = "input") -> tuple[Any, dict[str, str]]:
+        """A training example: the typed input and its non-empty target fields."""
+        item = self.make_input(record, where)
+        targets = {}
+        for name in self.target_fields:
+            value = record.get(name)
+            if value is None:
+                raise InputError(f"{where}: missing target field {name!r} for training task {self.name!r}")
+            value = str(value)
+            if not value.strip():
+                raise InputError(f"{where}: target field {name!r} is empty")
+            targets[name] = value
+        return item, targets
+
+    def training_family(self, base: ModelFamily) -> ModelFamily:
+        """The family to train, given the base model's; a task that puts a new head on an
+        encoder answers with that head's family."""
+        return base
+
+    def training_features(self, item: Any, targets: dict[str, str], ctx: TrainingContext) -> list[dict[str, Any]]:
+        """Turn one example into features (``nlpapp.training.features`` has one builder per
+        family). Tasks that can be trained override this."""
+        raise UnsupportedModelError(f"task {self.name!r} cannot be trained")
+
     def input_length(self, item: Any) -> int:
         """A cheap size estimate used to sort inputs into batches of similar length."""
         return sum(len(getattr(item, name)) for name in self.text_fields)
 
     def check_model(self, model: Model) -> None:
         if model.family not in self.families:
-            from .errors import UnsupportedModelError
-
             wanted = ", ".join(str(f) for f in self.families)
             raise UnsupportedModelError(
                 f"task {self.name!r} cannot use model {model.name!r} ({model.family}); "
@@ -84,12 +118,13 @@ def generation_options(max_new_tokens: int = 128, repetition_penalty: float = 1.
                        ) -> tuple[TaskOption, ...]:
     """The decoding options every text-producing task offers."""
     return (
-        TaskOption("max_new_tokens", int, max_new_tokens, "Most tokens to generate per input."),
+        TaskOption("max_new_tokens", int, max_new_tokens, "Most tokens to generate per input.",
+                   inference_only=True),
         TaskOption("repetition_penalty", float, repetition_penalty,
-                   "Above 1 discourages repeating tokens already present; 1 turns it off."),
-        TaskOption("temperature", float, 0.0, "Sampling temperature; 0 decodes greedily."),
-        TaskOption("top_p", float, 1.0, "Nucleus sampling mass (with --temperature > 0)."),
-        TaskOption("seed", int, None, "Random seed, for repeatable sampling."),
+                   "Above 1 discourages repeating tokens already present; 1 turns it off.", inference_only=True),
+        TaskOption("temperature", float, 0.0, "Sampling temperature; 0 decodes greedily.", inference_only=True),
+        TaskOption("top_p", float, 1.0, "Nucleus sampling mass (with --temperature > 0).", inference_only=True),
+        TaskOption("seed", int, None, "Random seed, for repeatable sampling.", inference_only=True),
     )
 
 

@@ -79,6 +79,7 @@ class TaskOption:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] | None = None
+    inference_only: bool = False  # decoding settings and the like: not offered by ``nlpapp train``
 
 
 @dataclass

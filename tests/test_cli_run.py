@@ -152,7 +152,7 @@ def test_listing_commands(cli):
     code, out, _ = cli("plugins", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["nlpapp-fake-models"]["registered"]["model"][0] == "fake-causal"
-    assert rows["nlpapp.core"]["hooks"] == ["load_model"]
+    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_adapters"]
     code, out, _ = cli("models", "--json")
     models = {m["name"]: m for m in json.loads(out)}
     assert models["smollm2"]["default_for"] == ["generation", "summarization"]

@@ -13,7 +13,9 @@ import click
 from .. import __version__, log
 from ..errors import NlpappError
 from ..plugins import PluginSet, load_plugins
+from .adapters import adapters
 from .run import run
+from .train import train
 
 
 class State:
@@ -108,6 +110,8 @@ def _register_plugin_commands() -> None:
 
 
 cli.add_command(run)
+cli.add_command(adapters)
+cli.add_command(train)
 
 
 def main(argv: list[str] | None = None) -> int:

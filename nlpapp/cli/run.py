@@ -29,6 +29,8 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
         click.Option(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
         click.Option(["-m", "--model"], metavar="SPEC",
                      help=f"Registered name, folder, .gguf file or hub id [default: {task.default_model}]."),
+        click.Option(["-a", "--adapter"], metavar="NAME|DIR",
+                     help="A trained adapter (folder or name from nlpapp adapters list); its base is the default model."),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.Option(["--dtype"], default="auto", show_default=True,
                      type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
@@ -40,7 +42,14 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
     for name in task.input_fields:
         params.append(click.Option([f"--{name.replace('_', '-')}", f"field_{name}"], metavar="TEXT",
                                    help=f"The {name!r} input (for a file: the same value for every line)."))
-    for opt in task.options:
+    return params + task_option_params(task)
+
+
+def task_option_params(task: TaskKind, training: bool = False) -> list[click.Parameter]:
+    """The task's own options (for training, those that shape the examples); their values
+    arrive as ``opt_<name>``."""
+    params: list[click.Parameter] = []
+    for opt in task_options(task, training):
         flag = f"--{opt.name.replace('_', '-')}"
         if opt.type is bool:
             params.append(click.Option([flag, f"opt_{opt.name}"], is_flag=True, help=opt.help))
@@ -49,6 +58,14 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
             [flag, f"opt_{opt.name}"], type=click.Choice(opt.choices) if opt.choices else opt.type,
             default=opt.default, show_default=opt.default is not None, help=opt.help))
     return params
+
+
+def task_options(task: TaskKind, training: bool = False) -> list:
+    return [opt for opt in task.options if not (training and opt.inference_only)]
+
+
+def pop_task_options(task: TaskKind, kw: dict[str, Any], training: bool = False) -> dict[str, Any]:
+    return {opt.name: kw.pop(f"opt_{opt.name}") for opt in task_options(task, training)}
 
 
 def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
@@ -87,7 +104,7 @@ def run_task(task: TaskKind, **kw: Any) -> None:
     from .main import STATE
 
     fields = {name: kw.pop(f"field_{name}") for name in task.input_fields}
-    options = {opt.name: kw.pop(f"opt_{opt.name}") for opt in task.options}
+    options = pop_task_options(task, kw)
     columns = parse_columns(kw["columns"])
     if kw["text_column"]:
         columns[task.input_fields[0]] = kw["text_column"]
@@ -105,6 +122,7 @@ def run_task(task: TaskKind, **kw: Any) -> None:
     records = _records(task, kw["texts"], kw["input_path"], fields, columns)
     with _progress(task, kw["input_path"]) as progress:
         results = api.run(api.Runtime(STATE.plugins, load), task.name, records, model=kw["model"],
+                          adapter=kw["adapter"],
                           options=options, batch_size=kw["batch_size"],
                           stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
                           on_batch=progress.update if progress is not None else None)

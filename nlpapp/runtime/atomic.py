@@ -11,13 +11,19 @@ from typing import Iterator
 
 
 @contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
+def atomic_folder(target: Path, replace: bool = False) -> Iterator[Path]:
     """Yield a scratch folder beside ``target``; on success it becomes ``target`` in one
-    rename, on any failure it is removed. A reader that sees ``target`` sees it whole."""
+    rename, on any failure it is removed. A reader that sees ``target`` sees it whole.
+    With ``replace``, an existing ``target`` is moved aside first and deleted after."""
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    os.chmod(scratch, 0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
+    old = None
     try:
         yield scratch
+        if replace and target.exists():
+            old = target.with_name(f".{target.name}.{os.getpid()}.old")
+            os.rename(target, old)
         try:
             os.rename(scratch, target)
         except OSError:
@@ -25,6 +31,8 @@ def atomic_folder(target: Path) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -32,6 +40,7 @@ def atomic_file(target: Path, mode: str = "w") -> Iterator:
     """Yield a file open beside ``target``; it replaces ``target`` only if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.chmod(scratch, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
@@ -39,3 +48,9 @@ def atomic_file(target: Path, mode: str = "w") -> Iterator:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(scratch)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

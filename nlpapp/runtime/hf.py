@@ -6,6 +6,7 @@ family tokenizes, pads, runs forward under ``torch.inference_mode`` and decodes.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,6 +14,9 @@ from ..errors import InputError, ModelLoadError, UnsafeModelError
 from ..model import Model, StreamCallback
 from ..types import GenerationParams, LoadOptions, ModelFamily, Span
 from .device import resolve_device, resolve_dtype, torch_dtype
+
+# peft calls a transformers method that transformers 5 deprecated; not the user's concern
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 QA_WINDOW_TOKENS = 384  # the usual SQuAD window; long contexts are covered by strided windows
@@ -67,7 +71,8 @@ def _weights_policy(path: str, options: LoadOptions) -> bool | None:
     return False
 
 
-def load_hf_model(path: str, family: str | None, options: LoadOptions) -> "HFModel":
+def load_hf_model(path: str, family: str | None, options: LoadOptions,
+                  config_overrides: dict[str, Any] | None = None) -> "HFModel":
     import transformers as tf
 
     tf.utils.logging.set_verbosity_error()  # nlpapp reports problems itself, in one line
@@ -76,7 +81,7 @@ def load_hf_model(path: str, family: str | None, options: LoadOptions) -> "HFMod
     dtype = resolve_dtype(options.dtype, device)
     common = {"trust_remote_code": options.trust_remote_code}
     try:
-        config = tf.AutoConfig.from_pretrained(path, **common)
+        config = tf.AutoConfig.from_pretrained(path, **common, **(config_overrides or {}))
         tokenizer = tf.AutoTokenizer.from_pretrained(path, **common)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain_load_failure(path, exc, options)) from exc
@@ -124,6 +129,30 @@ class HFModel(Model):
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         if tokenizer.pad_token is None:  # causal LMs often ship without one
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+
+    def load_adapter(self, name: str, folder: str) -> None:
+        from peft import PeftModel
+
+        if isinstance(self.hf_model, PeftModel):
+            if name not in self.hf_model.peft_config:
+                self.hf_model.load_adapter(folder, adapter_name=name)
+        else:
+            self.hf_model = PeftModel.from_pretrained(self.hf_model, folder, adapter_name=name)
+        self.hf_model.to(self.device).eval()
+        self.activate_adapter(name)
+
+    def activate_adapter(self, name: str | None) -> None:
+        from peft import PeftModel
+
+        if not isinstance(self.hf_model, PeftModel):
+            if name is not None:
+                raise ModelLoadError(f"adapter {name!r} is not loaded on {self.name}")
+            return
+        if name is None:
+            self.hf_model.base_model.disable_adapter_layers()
+        else:
+            self.hf_model.base_model.enable_adapter_layers()
+            self.hf_model.set_adapter(name)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]

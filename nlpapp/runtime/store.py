@@ -6,6 +6,7 @@ file (converted once to a cached safetensors folder), or a Hugging Face hub id."
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ class ModelStore:
         self.hook = hook
         self.presets = presets
         self.options = options
-        self._cache: dict[tuple[str, str | None], Model] = {}
+        self._cache: dict[tuple[str, str | None, str], Model] = {}
+        self._fingerprints: dict[int, str] = {}  # base model fingerprints, computed once
 
     def resolve(self, spec: str) -> ResolvedSpec:
         if spec in self.presets:
@@ -75,12 +77,48 @@ class ModelStore:
             key = gguf.file_key(located)
         return str(gguf.convert(located, gguf.converted_folder(preset.name, key)))
 
-    def load(self, spec: str, family: ModelFamily | None = None) -> Model:
+    def load(self, spec: str, family: ModelFamily | None = None, adapter: str | None = None) -> Model:
+        """The model for ``spec``, with ``adapter`` (a folder or remembered name) active;
+        without one, any adapters loaded earlier on the same base are switched off."""
+        if adapter is None:
+            model = self._load_base(spec, family, None)
+            model.activate_adapter(None)
+            return model
+        from ..training import adapters
+
+        folder = adapters.resolve(adapter)
+        manifest = adapters.read_manifest(folder)
+        if manifest["kind"] == "full":  # a fully fine-tuned model is a model folder of its own
+            return self._load_base(str(folder), ModelFamily(manifest["family"]), None)
+        labels = manifest.get("labels") or []
+        overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                     "label2id": {label: i for i, label in enumerate(labels)}} if labels else None
+        try:
+            model = self._load_base(spec, ModelFamily(manifest["family"]), overrides)
+        except ModelLoadError as exc:
+            base = manifest["base_model"]
+            raise ModelLoadError(f"adapter {adapter} was trained on {base['spec']!r} ({base['model_type']}) "
+                                 f"and cannot be used with {spec!r}: {exc}") from None
+        key = id(model)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = adapters.base_fingerprint(getattr(model, "hf_model", None) or model)
+        adapters.check_base(manifest, self._fingerprints[key], spec)
+        # peft keys modules by adapter name, which may not hold dots: name it by its path's hash
+        name = "adapter_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
+        model.load_adapter(name, str(folder))
+        return model
+
+    def _load_base(self, spec: str, family: ModelFamily | None, overrides: dict[str, Any] | None) -> Model:
         resolved = self.resolve(spec)
-        key = (resolved.path, str(family) if family else None)
+        key = (resolved.path, str(family) if family else None, repr(overrides))
         if key not in self._cache:
-            model = self.hook.load_model(path=resolved.path, family=str(family) if family else None,
-                                         options=self.options)
+            if overrides:  # a new head on a base (a classifier trained from an encoder): HF only
+                from .hf import load_hf_model
+
+                model = load_hf_model(resolved.path, str(family), self.options, config_overrides=overrides)
+            else:
+                model = self.hook.load_model(path=resolved.path, family=str(family) if family else None,
+                                             options=self.options)
             if model is None:
                 raise ModelLoadError(f"no plugin could load model {spec!r}")
             if resolved.kind == "alias":

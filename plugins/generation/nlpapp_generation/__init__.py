@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from nlpapp import ModelFamily, TaskKind, TaskOption, hookimpl
 from nlpapp.task import generation_options, generation_params
+from nlpapp.training import features
 
 
 @dataclass
@@ -37,6 +38,15 @@ class Generation(TaskKind):
         texts = model.generate([item.prompt for item in inputs], generation_params(options),
                                chat=not options.get("raw"), stream=stream)
         return [GenerationOutput(text.strip()) for text in texts]
+
+    target_fields = ("response",)
+
+    def training_features(self, item, targets, ctx):
+        tokenizer = ctx.model.tokenizer
+        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+            return [features.seq2seq(tokenizer, item.prompt, targets["response"], ctx.max_length)]
+        return [features.causal_lm(tokenizer, item.prompt, targets["response"], ctx.max_length,
+                                   chat=not ctx.options.get("raw"))]
 
     def render(self, output: GenerationOutput) -> str:
         return output.text

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import GenerationParams, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp import GenerationParams, InputError, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp.training import features
 
 PROMPT = ("Answer the question using only the context. Reply with the answer alone, in as few "
           "words as possible.\n\nContext: {context}\n\nQuestion: {question}")
@@ -64,6 +65,22 @@ class QuestionAnswering(TaskKind):
         warn(f"context of {length} tokens truncated to {budget} ({length - budget} dropped) "
              f"to fit {model.name}'s window")
         return model.truncate(context, budget)
+
+    target_fields = ("answer",)
+
+    def training_features(self, item, targets, ctx):
+        answer, tokenizer = targets["answer"], ctx.model.tokenizer
+        if ctx.family == ModelFamily.EXTRACTIVE_QA:
+            start = item.context.find(answer)
+            if start < 0:
+                raise InputError(f"answer {answer!r} is not in its context; extractive QA needs a span "
+                                 "of the context")
+            return features.extractive_qa(tokenizer, item.question, item.context, start, answer,
+                                          ctx.max_length, ctx.options.get("stride", 128))
+        prompt = PROMPT.format(context=item.context, question=item.question)
+        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+            return [features.seq2seq(tokenizer, prompt, answer, ctx.max_length)]
+        return [features.causal_lm(tokenizer, prompt, answer, ctx.max_length)]
 
     def render(self, output: QAOutput) -> str:
         return f"{output.answer}\t(score {output.score:.3f})"

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from nlpapp import InputError, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp.training import features
 
 # Written for this task; several phrasings per label make the centroid less brittle.
 LABEL_DESCRIPTIONS = {
@@ -85,6 +86,15 @@ class Sentiment(TaskKind):
                 centroids[label] = [x / norm for x in mean]
             self._centroids[key] = centroids
         return self._centroids[key]
+
+    target_fields = ("label",)
+
+    def training_family(self, base):
+        return ModelFamily.SEQUENCE_CLASSIFICATION  # an encoder gets a new classification head
+
+    def training_features(self, item, targets, ctx):
+        return [features.classification(ctx.model.tokenizer, item.text, ctx.label_ids[targets["label"]],
+                                        ctx.max_length)]
 
     def render(self, output: SentimentOutput) -> str:
         return f"{output.label}\t(score {output.score:.3f})"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from nlpapp import ModelFamily, TaskKind, TaskOption, hookimpl, warn
 from nlpapp.task import generation_options, generation_params
+from nlpapp.training import features
 
 PROMPT = "Summarize the following text in {length}.\n\n{text}"
 PROMPT_OVERHEAD_TOKENS = 48  # instructions and chat template around the text
@@ -43,16 +44,32 @@ class Summarization(TaskKind):
             text, cut = fit_to_window(model, item.text, params.max_new_tokens)
             texts.append(text)
             dropped.append(cut)
-        if model.family == ModelFamily.SEQ2SEQ_LM:
-            prompts = [f"summarize: {t}" if model.model_type in ("t5", "mt5") else t for t in texts]
-        else:
-            length = LENGTHS[options.get("length") or "sentence"]
-            prompts = [PROMPT.format(length=length, text=t) for t in texts]
-        summaries = model.generate(prompts, params)
+        summaries = model.generate([prompt_for(model, t, options) for t in texts], params)
         return [SummarizationOutput(s.strip(), cut) for s, cut in zip(summaries, dropped)]
+
+    target_fields = ("summary",)
+
+    def training_features(self, item, targets, ctx):
+        """The same prompt as at inference, so a trained adapter sees what it learned on."""
+        model, summary = ctx.model, targets["summary"]
+        summary_tokens = model.count_tokens([summary])[0] + 1
+        budget = ctx.max_length - PROMPT_OVERHEAD_TOKENS - (
+            summary_tokens if ctx.family == ModelFamily.CAUSAL_LM else 0)
+        text = model.truncate(item.text, max(budget, 16))
+        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+            return [features.seq2seq(model.tokenizer, prompt_for(model, text, ctx.options), summary,
+                                     ctx.max_length)]
+        return [features.causal_lm(model.tokenizer, prompt_for(model, text, ctx.options), summary,
+                                   ctx.max_length)]
 
     def render(self, output: SummarizationOutput) -> str:
         return output.summary
+
+
+def prompt_for(model, text: str, options: dict) -> str:
+    if model.family == ModelFamily.SEQ2SEQ_LM:
+        return f"summarize: {text}" if model.model_type in ("t5", "mt5") else text
+    return PROMPT.format(length=LENGTHS[options.get("length") or "sentence"], text=text)
 
 
 def fit_to_window(model, text: str, max_new_tokens: int) -> tuple[str, int]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from nlpapp import GenerationParams, InputError, ModelFamily, TaskKind, TaskOption, hookimpl
 from nlpapp.task import generation_options, generation_params
+from nlpapp.training import features
 
 # ISO 639-1 -> (English name, mBART-50 code, NLLB/FLORES-200 code)
 LANGUAGES = {
@@ -60,17 +61,26 @@ class Translation(TaskKind):
              "pass --model with a translation model (Marian, NLLB, mBART, T5) for quality.")
 
     def predict(self, model, inputs, options, stream=None):
+        prompts, params = self._prompts(model, [item.text for item in inputs], options)
+        return [TranslationOutput(out.strip()) for out in model.generate(prompts, params)]
+
+    def _prompts(self, model, texts: list[str], options) -> tuple[list[str], GenerationParams]:
         if not options.get("target_lang"):
             raise InputError("translation needs --target-lang (for example --target-lang fr)")
         source_code, target_code = options.get("source_lang") or "en", options["target_lang"]
         source, target = language(source_code, "source-lang"), language(target_code, "target-lang")
         params = generation_params(options)
-        texts = [item.text for item in inputs]
         if model.family == ModelFamily.CAUSAL_LM:
-            prompts = [PROMPT.format(source=source[0], target=target[0], text=t) for t in texts]
-            return [TranslationOutput(out.strip()) for out in model.generate(prompts, params)]
-        prompts, params = seq2seq_inputs(model, texts, source_code, target_code, params)
-        return [TranslationOutput(out.strip()) for out in model.generate(prompts, params)]
+            return [PROMPT.format(source=source[0], target=target[0], text=t) for t in texts], params
+        return seq2seq_inputs(model, texts, source_code, target_code, params)
+
+    target_fields = ("translation",)
+
+    def training_features(self, item, targets, ctx):
+        [prompt], _ = self._prompts(ctx.model, [item.text], ctx.options)
+        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+            return [features.seq2seq(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
+        return [features.causal_lm(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
 
     def render(self, output: TranslationOutput) -> str:
         return output.translation

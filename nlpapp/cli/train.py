@@ -1,0 +1,106 @@
+"""``nlpapp train TASK``: LoRA (or full) fine-tuning, one subcommand per trainable task.
+
+Runs the same under ``torchrun --nproc-per-node N -m nlpapp train ...`` or
+``accelerate launch -m nlpapp train ...`` (DDP)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..task import TaskKind
+from ..types import LoadOptions
+from .run import pop_task_options, task_option_params
+
+
+def _params(task: TaskKind) -> list[click.Parameter]:
+    O = click.Option
+    return [
+        click.Argument(["more_data"], nargs=-1, metavar="[FILES]..."),
+        O(["--data"], multiple=True, metavar="FILE", help="Training data (.jsonl/.csv/.tsv/.txt; globs; repeatable). "
+                                                          "Extra FILES arguments are added to it."),
+        O(["--eval-data"], multiple=True, metavar="FILE", help="Held-out data, evaluated after each epoch."),
+        O(["-o", "--output"], required=True, metavar="DIR", help="Folder for the adapter (or model, with --full)."),
+        O(["-m", "--model"], metavar="SPEC", help=f"Base model [default: {task.default_model}]."),
+        O(["--objective"], type=click.Choice(["task", "lm"]), default="task", show_default=True,
+          help="task: the task's examples; lm: continued pre-training on raw text."),
+        O(["--epochs"], type=int, default=3, show_default=True),
+        O(["--max-steps"], type=int, help="Stop after this many optimizer steps."),
+        O(["--batch-size"], type=int, default=8, show_default=True, help="Examples per process per micro-batch."),
+        O(["--grad-accum"], type=int, default=1, show_default=True, help="Micro-batches per optimizer step."),
+        O(["--lr"], type=float, default=2e-4, show_default=True, help="Peak learning rate."),
+        O(["--warmup-ratio"], type=float, default=0.06, show_default=True),
+        O(["--weight-decay"], type=float, default=0.0, show_default=True),
+        O(["--max-grad-norm"], type=float, default=1.0, show_default=True, help="Gradient clipping; 0 turns it off."),
+        O(["--full"], is_flag=True, help="Train every weight instead of a LoRA adapter."),
+        O(["--lora-r"], type=int, default=8, show_default=True),
+        O(["--lora-alpha"], type=int, default=16, show_default=True),
+        O(["--lora-dropout"], type=float, default=0.05, show_default=True),
+        O(["--target-modules"], metavar="A,B", help="Modules LoRA adapts [default: the architecture's preset]."),
+        O(["--max-length"], type=int, default=512, show_default=True, help="Most tokens per example (block size for lm)."),
+        O(["--seed"], type=int, default=0, show_default=True),
+        O(["--save-every"], type=int, default=50, show_default=True, help="Steps between checkpoints; 0: none."),
+        O(["--gradient-checkpointing"], is_flag=True, help="Trade compute for memory."),
+        O(["--resume"], is_flag=True, help="Continue an interrupted run from its last checkpoint."),
+        O(["--overwrite"], is_flag=True, help="Replace an existing --output."),
+        O(["--text-column"], metavar="NAME", help=f"Column holding the {task.input_fields[0]!r} input."),
+        O(["--label-column", "--target-column", "target_column"], metavar="NAME",
+          help=f"Column holding the target ({', '.join(task.target_fields) or '-'})."),
+        O(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
+        O(["--device"], default="auto", show_default=True),
+        O(["--no-progress"], is_flag=True, help="No progress bar."),
+        O(["--json", "as_json"], is_flag=True, help="Print the adapter's manifest as JSON."),
+    ] + task_option_params(task, training=True)
+
+
+def train_task(task: TaskKind, **kw: Any) -> None:
+    from .. import api
+    from ..runtime.records import parse_columns
+    from ..training.config import TrainConfig
+    from ..training.trainer import train
+    from .main import STATE
+
+    options = pop_task_options(task, kw, training=True)
+    columns = parse_columns(kw["columns"])
+    if kw["text_column"]:
+        columns[task.input_fields[0]] = kw["text_column"]
+    if kw["target_column"] and task.target_fields:
+        columns[task.target_fields[0]] = kw["target_column"]
+    config = TrainConfig(
+        task=task.name, model=kw["model"] or task.default_model, data=[*kw["data"], *kw["more_data"]],
+        output=kw["output"], eval_data=list(kw["eval_data"]), objective=kw["objective"], epochs=kw["epochs"],
+        max_steps=kw["max_steps"], batch_size=kw["batch_size"], grad_accum=kw["grad_accum"], lr=kw["lr"],
+        warmup_ratio=kw["warmup_ratio"], weight_decay=kw["weight_decay"], max_grad_norm=kw["max_grad_norm"],
+        full=kw["full"], lora_r=kw["lora_r"], lora_alpha=kw["lora_alpha"], lora_dropout=kw["lora_dropout"],
+        target_modules=[m.strip() for m in kw["target_modules"].split(",")] if kw["target_modules"] else None,
+        max_length=kw["max_length"], seed=kw["seed"], save_every=kw["save_every"],
+        gradient_checkpointing=kw["gradient_checkpointing"], options=options, columns=columns)
+    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
+    manifest = train(runtime, config, resume=kw["resume"], overwrite=kw["overwrite"],
+                     load_options=runtime.load_options, show_progress=not kw["no_progress"])
+    if kw["as_json"]:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    metrics = manifest["metrics"]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+    click.echo(f"wrote {manifest['kind']} adapter to {config.output} ({metrics['steps']} steps; {shown})")
+
+
+class TrainGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .main import STATE
+
+        return [t.name for t in STATE.plugins.registries.tasks if t.target_fields]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .main import STATE
+
+        task = STATE.plugins.registries.tasks.get(name)
+        return click.Command(name, params=_params(task), callback=lambda **kw: train_task(task, **kw),
+                             help=f"Fine-tune a model for {task.name!r}: each example gives "
+                                  f"{', '.join(task.input_fields)} and {', '.join(task.target_fields)}.")
+
+
+train = TrainGroup("train", help="Fine-tune a model with LoRA (or fully) for a task.")

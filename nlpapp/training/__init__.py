@@ -1,0 +1,1 @@
+"""LoRA (and full) fine-tuning: features, the training loop, checkpoints and adapters."""

@@ -1,0 +1,127 @@
+"""Adapters on disk: the standard peft files plus an nlpapp manifest.
+
+``adapter_config.json`` and ``adapter_model.safetensors`` are written by peft, so plain
+``PeftModel.from_pretrained`` loads them; ``nlpapp-adapter.json`` adds what nlpapp needs to
+use them safely: the task, the base model's identity (a fingerprint of its weights, so a
+different base under the same name is caught), the training config, a hash of the data,
+the final metrics and library versions. A folder without the manifest is not a finished
+adapter: the manifest is written last, inside a folder that is renamed into place whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .. import config as nlpapp_config
+from ..errors import NlpappError, UnknownNameError
+
+MANIFEST = "nlpapp-adapter.json"
+HEAD_MODULES = ("classifier", "score", "qa_outputs")  # task heads a new adapter brings itself
+FORMAT_VERSION = 1
+
+
+def base_fingerprint(hf_model: Any) -> str:
+    """Identity of a base model's weights: names, shapes and the first values of each
+    backbone tensor. Cheap (no full pass over the weights) and different for any two
+    differently trained models."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(hf_model.state_dict().items()):
+        if any(part in HEAD_MODULES for part in name.split(".")) or "lora_" in name:
+            continue
+        name = name.replace("base_model.model.", "").replace(".base_layer", "")
+        digest.update(f"{name}:{tuple(tensor.shape)}".encode())
+        sample = tensor.detach().flatten()[:64].to(torch.float32).cpu()
+        digest.update(sample.numpy().round(4).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in ("nlpapp", "torch", "transformers", "peft"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise NlpappError(f"{folder} is not an nlpapp adapter (no {MANIFEST}); a training run that did "
+                          "not finish leaves none")
+    return json.loads(path.read_text())
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    (folder / MANIFEST).write_text(json.dumps({"format": FORMAT_VERSION, **manifest}, indent=2) + "\n")
+
+
+def check_base(manifest: dict[str, Any], fingerprint: str, base_spec: str) -> None:
+    expected = manifest["base_model"]["fingerprint"]
+    if expected != fingerprint:
+        raise NlpappError(
+            f"adapter was trained on base model {manifest['base_model']['spec']!r} (fingerprint {expected}) "
+            f"but {base_spec!r} has fingerprint {fingerprint}: a different model; pass --model "
+            f"{manifest['base_model']['spec']}")
+
+
+# --- the index of adapters by name ---------------------------------------------------
+
+def _index_path() -> Path:
+    return nlpapp_config.home() / "adapters.json"
+
+
+def _read_index() -> dict[str, str]:
+    path = _index_path()
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_index(index: dict[str, str]) -> None:
+    from ..runtime.atomic import atomic_file
+
+    with atomic_file(_index_path()) as handle:
+        handle.write(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def remember(folder: Path) -> str:
+    """Record a finished adapter under its folder name; returns the name."""
+    index = _read_index()
+    name = folder.name
+    index[name] = str(folder.resolve())
+    _write_index(index)
+    return name
+
+
+def known() -> dict[str, Path]:
+    """Adapters by name, those whose folder still holds a manifest."""
+    return {n: Path(p) for n, p in sorted(_read_index().items()) if (Path(p) / MANIFEST).is_file()}
+
+
+def resolve(name_or_path: str) -> Path:
+    """A folder path, or the name of a remembered adapter."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        read_manifest(path)
+        return path
+    adapters = known()
+    if name_or_path in adapters:
+        return adapters[name_or_path]
+    if "/" in name_or_path or name_or_path.startswith("."):
+        raise NlpappError(f"adapter folder {name_or_path} does not exist")
+    raise UnknownNameError("adapter", name_or_path, adapters)
+
+
+def remove(name_or_path: str) -> Path:
+    folder = resolve(name_or_path)
+    shutil.rmtree(folder)
+    index = {n: p for n, p in _read_index().items() if Path(p) != folder.resolve()}
+    _write_index(index)
+    return folder

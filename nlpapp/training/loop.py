@@ -1,0 +1,302 @@
+"""The training loop: batching, loss, optimizer, schedule, checkpoints and resume.
+
+Every process sees the whole (small, pre-tokenized) feature list and draws the same
+shuffled order from the seed, so under DDP each rank takes its slice of every global batch
+without communication. The loss of a global batch is the sum of its target-token losses
+divided by their count over the whole global batch, so one process with gradient
+accumulation and several processes with DDP compute the same gradient."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import NlpappError
+from ..types import ModelFamily
+from .config import TrainConfig
+from .distributed import World
+from .features import IGNORE
+
+CHECKPOINT_PREFIX = "step-"
+
+
+@dataclass
+class LoopResult:
+    steps: int
+    final_loss: float  # mean loss of the last logged step
+    eval: dict[str, float] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def target_count(feature: dict[str, Any], family: ModelFamily) -> int:
+    """Loss terms in a feature: target tokens for language models, one for classifiers."""
+    labels = feature.get("labels")
+    if not isinstance(labels, list):
+        return 1
+    predicted = labels[1:] if family == ModelFamily.CAUSAL_LM else labels  # causal LMs shift by one
+    return sum(1 for label in predicted if label != IGNORE)
+
+
+def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+    """Right-pad a list of features into tensors."""
+    import torch
+
+    longest = max(len(f["input_ids"]) for f in features)
+    batch: dict[str, Any] = {
+        "input_ids": torch.tensor([f["input_ids"] + [pad_id] * (longest - len(f["input_ids"])) for f in features]),
+        "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (longest - len(f["input_ids"]))
+                                        for f in features]),
+    }
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = torch.tensor(
+            [f["token_type_ids"] + [0] * (longest - len(f["token_type_ids"])) for f in features])
+    for key in ("labels", "start_positions", "end_positions"):
+        if key not in features[0]:
+            continue
+        values = [f[key] for f in features]
+        if isinstance(values[0], list):
+            width = max(len(v) for v in values)
+            batch[key] = torch.tensor([v + [IGNORE] * (width - len(v)) for v in values])
+        else:
+            batch[key] = torch.tensor(values)
+    return batch
+
+
+def loss_sum(model: Any, batch: dict[str, Any], family: ModelFamily) -> Any:
+    """The summed loss of a batch (the caller divides by the global target count)."""
+    import torch.nn.functional as F
+
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "start_positions", "end_positions")}
+    if family == ModelFamily.SEQ2SEQ_LM:
+        out = model(**inputs, labels=batch["labels"])  # the model shifts labels into decoder inputs
+        return F.cross_entropy(out.logits.flatten(0, 1).float(), batch["labels"].flatten(),
+                               ignore_index=IGNORE, reduction="sum")
+    out = model(**inputs)
+    if family == ModelFamily.CAUSAL_LM:
+        logits, labels = out.logits[:, :-1], batch["labels"][:, 1:]
+        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE,
+                               reduction="sum")
+    if family == ModelFamily.EXTRACTIVE_QA:
+        return (F.cross_entropy(out.start_logits.float(), batch["start_positions"], reduction="sum")
+                + F.cross_entropy(out.end_logits.float(), batch["end_positions"], reduction="sum")) / 2
+    return F.cross_entropy(out.logits.float(), batch["labels"], reduction="sum")
+
+
+class TrainingLoop:
+    def __init__(self, config: TrainConfig, model: Any, family: ModelFamily, pad_id: int,
+                 train: list[dict[str, Any]], evaluation: list[dict[str, Any]], world: World,
+                 device: str, checkpoints: Path, log_path: Path,
+                 on_step: Callable[[dict[str, Any]], None] = lambda m: None,
+                 on_evaluate: Callable[[dict[str, Any]], None] = lambda m: None):
+        import torch
+
+        self.config, self.model, self.family, self.pad_id = config, model, family, pad_id
+        self.train, self.evaluation, self.world, self.device = train, evaluation, world, device
+        self.checkpoints, self.log_path = checkpoints, log_path
+        self.on_step, self.on_evaluate = on_step, on_evaluate
+        self.global_batch = config.batch_size * config.grad_accum * world.size
+        if len(train) < self.global_batch:
+            raise NlpappError(f"the training data gives {len(train)} examples, fewer than one global batch of "
+                              f"{self.global_batch} (batch size x grad accum x processes); lower --batch-size")
+        self.steps_per_epoch = len(train) // self.global_batch  # the last partial batch is dropped
+        total = self.steps_per_epoch * config.epochs
+        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=config.weight_decay)
+        warmup = int(self.total_steps * config.warmup_ratio)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup
+            else max(0.0, (self.total_steps - s) / max(1, self.total_steps - warmup)))
+        self.ddp_model = model
+        if world.size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp_model = DistributedDataParallel(model, device_ids=[world.local_rank] if device.startswith("cuda")
+                                                     else None)
+        self.step = 0
+
+    # --- order and batches -----------------------------------------------------------
+
+    def _order(self, epoch: int) -> list[int]:
+        import torch
+
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        return torch.randperm(len(self.train), generator=generator).tolist()
+
+    def _global_indices(self, step: int) -> list[int]:
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        order = self._order(epoch)
+        return order[offset * self.global_batch:(offset + 1) * self.global_batch]
+
+    # --- the loop --------------------------------------------------------------------
+
+    def run(self, resume: bool, progress: Any = None) -> LoopResult:
+        import torch
+
+        if resume:
+            self._load_checkpoint()
+        else:
+            torch.manual_seed(self.config.seed)
+            random.seed(self.config.seed)
+        log = self._read_log() if resume else []
+        self.model.train()
+        while self.step < self.total_steps:
+            started = time.perf_counter()
+            indices = self._global_indices(self.step)
+            normalizer = sum(target_count(self.train[i], self.family) for i in indices)
+            mine = indices[self.world.rank::self.world.size]
+            micro = self.config.batch_size
+            step_loss, tokens = 0.0, 0
+            for start in range(0, len(mine), micro):
+                batch = collate([self.train[i] for i in mine[start:start + micro]], self.pad_id)
+                tokens += int(batch["attention_mask"].sum())
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                with self._autocast():
+                    loss = loss_sum(self.ddp_model, batch, self.family)
+                (loss * self.world.size / normalizer).backward()
+                step_loss += float(loss.detach())
+            step_loss = self._all_reduce(step_loss) / normalizer
+            if self.config.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.trainable, self.config.max_grad_norm)
+            lr = self.scheduler.get_last_lr()[0]
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            elapsed = time.perf_counter() - started
+            record = {"kind": "train", "step": self.step, "epoch": (self.step - 1) // self.steps_per_epoch + 1,
+                      "loss": step_loss, "lr": lr, "tokens_per_s": self._all_reduce(tokens) / elapsed}
+            log.append(record)
+            self._append_log(record)
+            if self.world.is_main:
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}",
+                                         tok_s=f"{record['tokens_per_s']:.0f}")
+            self.on_step(record)
+            if self.step % self.steps_per_epoch == 0 or self.step == self.total_steps:
+                if self.evaluation:
+                    metrics = {"kind": "eval", "step": self.step, **self.evaluate()}
+                    log.append(metrics)
+                    self._append_log(metrics)
+                    self.on_evaluate(metrics)
+            if self.config.save_every and self.step % self.config.save_every == 0 and self.step < self.total_steps:
+                self._save_checkpoint()
+        last = next((r["loss"] for r in reversed(log) if r["kind"] == "train"), float("nan"))
+        evals = [r for r in log if r["kind"] == "eval"]
+        return LoopResult(self.step, last, evals[-1] if evals else {}, log)
+
+    def _append_log(self, record: dict[str, Any]) -> None:
+        if self.world.is_main:
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss per target over the evaluation features (perplexity for language models)."""
+        import torch
+
+        self.model.eval()
+        total, count = 0.0, 0
+        mine = list(range(len(self.evaluation)))[self.world.rank::self.world.size]
+        with torch.inference_mode():
+            for start in range(0, len(mine), self.config.batch_size):
+                chunk = [self.evaluation[i] for i in mine[start:start + self.config.batch_size]]
+                batch = {k: v.to(self.device) for k, v in collate(chunk, self.pad_id).items()}
+                with self._autocast():
+                    total += float(loss_sum(self.model, batch, self.family))
+                count += sum(target_count(f, self.family) for f in chunk)
+        self.model.train()
+        total, count = self._all_reduce(total), self._all_reduce(count)
+        loss = total / max(count, 1)
+        metrics = {"eval_loss": loss}
+        if self.family in (ModelFamily.CAUSAL_LM, ModelFamily.SEQ2SEQ_LM):
+            metrics["eval_perplexity"] = math.exp(min(loss, 50))
+        return metrics
+
+    def _autocast(self) -> Any:
+        import contextlib
+
+        import torch
+
+        if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _all_reduce(self, value: float) -> float:
+        if self.world.size == 1:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return float(tensor.item())
+
+    # --- checkpoints -----------------------------------------------------------------
+
+    def _save_checkpoint(self) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        from ..runtime.atomic import atomic_folder
+
+        if self.world.is_main:
+            target = self.checkpoints / f"{CHECKPOINT_PREFIX}{self.step:07d}"
+            with atomic_folder(target) as scratch:
+                weights = {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters()
+                           if p.requires_grad}
+                save_file(weights, scratch / "trainable.safetensors")
+                torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                            "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
+                           scratch / "state.pt")
+                (scratch / "checkpoint.json").write_text(json.dumps(
+                    {"step": self.step, "config": self.config.fingerprint()}))
+            for old in sorted(self.checkpoints.glob(f"{CHECKPOINT_PREFIX}*"))[:-2]:  # keep the last two
+                import shutil
+
+                shutil.rmtree(old, ignore_errors=True)
+        from .distributed import barrier
+
+        barrier(self.world)
+
+    def latest_checkpoint(self) -> Path | None:
+        found = sorted(p for p in self.checkpoints.glob(f"{CHECKPOINT_PREFIX}*") if (p / "checkpoint.json").is_file())
+        return found[-1] if found else None
+
+    def _load_checkpoint(self) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        latest = self.latest_checkpoint()
+        if latest is None:
+            raise NlpappError(f"--resume: no checkpoint in {self.checkpoints}; start without --resume")
+        meta = json.loads((latest / "checkpoint.json").read_text())
+        if meta["config"] != self.config.fingerprint():
+            raise NlpappError(f"--resume: the checkpoint in {latest} was made with other training options; "
+                              "resume with the same options, or start again with --overwrite")
+        weights = load_file(latest / "trainable.safetensors")
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in weights.items():
+                params[name].copy_(value)
+        state = torch.load(latest / "state.pt", weights_only=False)  # written by this loop, not user input
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        self.step = meta["step"]
+
+    def _read_log(self) -> list[dict[str, Any]]:
+        """The log up to the checkpoint; later lines (from the interrupted run) are dropped."""
+        if not self.log_path.is_file():
+            return []
+        kept = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        kept = [r for r in kept if r["step"] <= self.step]
+        if self.world.is_main:
+            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        return kept

@@ -1,0 +1,243 @@
+"""``train()``: data -> features -> a LoRA-wrapped (or fully trainable) model -> the loop ->
+an adapter folder with its manifest, written whole or not at all."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, NlpappError
+from ..task import TaskKind, TrainingContext
+from ..types import LoadOptions, ModelFamily
+from . import adapters, distributed
+from .config import TrainConfig
+from .loop import TrainingLoop
+
+PEFT_TASK_TYPES = {ModelFamily.CAUSAL_LM: "CAUSAL_LM", ModelFamily.SEQ2SEQ_LM: "SEQ_2_SEQ_LM",
+                   ModelFamily.SEQUENCE_CLASSIFICATION: "SEQ_CLS", ModelFamily.EXTRACTIVE_QA: "QUESTION_ANS"}
+
+
+def expand_files(patterns: list[str], option: str) -> list[str]:
+    """Globs to files, in a stable order; a pattern that matches nothing is an error."""
+    files: list[str] = []
+    for pattern in patterns:
+        matched = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        if not matched:
+            raise InputError(f"{option} {pattern!r} matches no file")
+        for path in matched:
+            if not Path(path).is_file():
+                raise InputError(f"{option}: {path} does not exist" if not Path(path).exists()
+                                 else f"{option}: {path} is not a file")
+            files.append(path)
+    return files
+
+
+def data_hash(files: list[str]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def read_examples(task: TaskKind, files: list[str], columns: dict[str, str]) -> list[tuple[Any, dict[str, str]]]:
+    from ..runtime.records import read_records
+
+    examples = []
+    for path in files:
+        for where, record in read_records(path, task.input_fields[0], columns):
+            examples.append(task.make_example(record, where))
+    if not examples:
+        raise InputError(f"no training examples in {', '.join(files)}")
+    return examples
+
+
+def read_texts(files: list[str]) -> list[str]:
+    """Raw text for the lm objective: each .txt file whole; JSONL/CSV through the 'text' field."""
+    texts = []
+    for path in files:
+        if path.endswith(".txt"):
+            texts.append(Path(path).read_text(encoding="utf-8"))
+        else:
+            from ..runtime.records import read_records
+
+            texts.extend(str(r.get("text", "")) for _, r in read_records(path, "text"))
+    if not any(t.strip() for t in texts):
+        raise InputError(f"no text in {', '.join(files)}")
+    return texts
+
+
+def _check_output(output: Path, resume: bool, overwrite: bool) -> None:
+    if resume and (output / adapters.MANIFEST).is_file():
+        raise NlpappError(f"{output} is already a finished adapter; nothing to resume")
+    if output.exists() and not resume and not overwrite:
+        raise NlpappError(f"--output {output} already exists; pass --overwrite to replace it")
+    if output.exists() and not output.is_dir():
+        raise NlpappError(f"--output {output} is a file")
+    parent = output.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NlpappError(f"cannot write {output}: {exc.strerror or exc}") from None
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise NlpappError(f"cannot write {output}: no permission to write in {parent}")
+
+
+def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          load_options: LoadOptions | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Train and write ``config.output``; returns the adapter's manifest."""
+    from ..runtime.device import resolve_device
+    from ..runtime.hf import detect_family, load_hf_model
+
+    load_options = load_options or LoadOptions()
+    task = runtime.task(config.task)
+    output = Path(config.output)
+    _check_output(output, resume, overwrite)
+    checkpoints = output.parent / f".{output.name}.checkpoints"
+    if not resume:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    config.data = expand_files(config.data, "--data")
+    config.eval_data = expand_files(config.eval_data, "--eval-data")
+    device = resolve_device(load_options.device)
+    world = distributed.init(device)
+    if device == "cuda" and world.size > 1:
+        device = f"cuda:{world.local_rank}"
+
+    resolved = runtime.models.resolve(config.model)
+    import transformers
+
+    base_config = transformers.AutoConfig.from_pretrained(resolved.path,
+                                                          trust_remote_code=load_options.trust_remote_code)
+    base_family = detect_family(base_config)
+    if config.objective == "lm":
+        family = ModelFamily.CAUSAL_LM
+        if base_family != ModelFamily.CAUSAL_LM:
+            raise NlpappError(f"--objective lm needs a causal language model; {config.model!r} is a {base_family}")
+        examples, eval_examples = [], []
+    else:
+        if not task.target_fields:
+            raise NlpappError(f"task {task.name!r} cannot be trained")
+        family = task.training_family(base_family)
+        if family not in task.families:
+            raise NlpappError(f"task {task.name!r} cannot train model {config.model!r} ({base_family})")
+        examples = read_examples(task, config.data, config.columns)
+        eval_examples = read_examples(task, config.eval_data, config.columns) if config.eval_data else []
+
+    label_ids: dict[str, int] = {}
+    overrides: dict[str, Any] = {}
+    if family == ModelFamily.SEQUENCE_CLASSIFICATION:
+        field = task.target_fields[0]
+        labels = sorted({targets[field] for _, targets in examples})
+        if len(labels) < 2:
+            raise InputError(f"the training data has a single label ({labels[0]!r}); a classifier needs two or more")
+        unseen = sorted({t[field] for _, t in eval_examples} - set(labels))
+        if unseen:
+            raise InputError(f"--eval-data has labels not seen in training: {', '.join(unseen)}")
+        label_ids = {label: i for i, label in enumerate(labels)}
+        overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": label_ids}
+
+    model = load_hf_model(resolved.path, str(family), LoadOptions(
+        device=device, dtype="float32", allow_pickle=load_options.allow_pickle,
+        trust_remote_code=load_options.trust_remote_code), config_overrides=overrides)
+    tokenizer = model.tokenizer
+    if config.objective == "lm":
+        from .features import lm_blocks
+
+        train_features = lm_blocks(tokenizer, read_texts(config.data), config.max_length)
+        eval_features = lm_blocks(tokenizer, read_texts(config.eval_data), config.max_length) if config.eval_data else []
+    else:
+        ctx = TrainingContext(model, family, config.max_length, config.options, label_ids)
+        train_features = [f for item, targets in examples for f in task.training_features(item, targets, ctx)]
+        eval_features = [f for item, targets in eval_examples for f in task.training_features(item, targets, ctx)]
+
+    fingerprint = adapters.base_fingerprint(model.hf_model)
+    trained = _prepare_trainable(runtime, model, family, config)
+    runtime.plugins.hook.on_train_begin(config=config, model=trained)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    loop = TrainingLoop(config, trained, family, tokenizer.pad_token_id, train_features, eval_features, world,
+                        device, checkpoints, checkpoints / "train-log.jsonl",
+                        on_step=lambda m: runtime.plugins.hook.on_train_step(step=m["step"], metrics=m),
+                        on_evaluate=lambda m: runtime.plugins.hook.on_evaluate(step=m["step"], metrics=m))
+    progress = None
+    if show_progress and world.is_main:
+        from tqdm import tqdm
+
+        progress = tqdm(total=loop.total_steps, initial=0, unit="step", file=sys.stderr, desc=f"train {task.name}")
+    try:
+        result = loop.run(resume, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+    manifest = {
+        "kind": "full" if config.full else "lora",
+        "task": task.name,
+        "family": str(family),
+        "base_model": {"spec": config.model, "path": resolved.path, "fingerprint": fingerprint,
+                       "model_type": model.model_type},
+        "labels": list(label_ids),
+        "config": config.as_dict(),
+        "data": {"files": config.data, "sha256": data_hash(config.data),
+                 "eval_files": config.eval_data, "train_features": len(train_features),
+                 "eval_features": len(eval_features)},
+        "metrics": {"steps": result.steps, "final_loss": result.final_loss, **result.eval},
+        "versions": adapters.versions(),
+    }
+    if world.is_main:
+        _write_output(output, trained, tokenizer, manifest, result.log, overwrite or resume, config)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        adapters.remember(output)
+        runtime.plugins.hook.on_train_end(output=str(output), manifest=manifest)
+    distributed.barrier(world)
+    distributed.shutdown(world)
+    return manifest
+
+
+def _prepare_trainable(runtime: Any, model: Any, family: ModelFamily, config: TrainConfig) -> Any:
+    """Wrap the model for LoRA (or leave every weight trainable with ``full``)."""
+    hf_model = model.hf_model
+    if config.gradient_checkpointing:
+        hf_model.gradient_checkpointing_enable()
+        hf_model.enable_input_require_grads()
+    if config.full:
+        for param in hf_model.parameters():
+            param.requires_grad_(True)
+        return hf_model
+    from peft import LoraConfig, get_peft_model
+
+    targets = config.target_modules or _preset_targets(runtime, model.model_type)
+    lora = LoraConfig(task_type=PEFT_TASK_TYPES[family], r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules=list(targets))
+    try:
+        return get_peft_model(hf_model, lora)
+    except ValueError as exc:
+        raise NlpappError(f"cannot attach LoRA to {config.model!r}: {exc}; set --target-modules") from None
+
+
+def _preset_targets(runtime: Any, model_type: str) -> tuple[str, ...]:
+    for preset in runtime.registries.adapters:
+        if model_type in preset.model_types:
+            return preset.target_modules
+    raise NlpappError(f"no LoRA preset for architecture {model_type!r}; name the modules with --target-modules")
+
+
+def _write_output(output: Path, trained: Any, tokenizer: Any, manifest: dict[str, Any],
+                  log: list[dict[str, Any]], replace: bool, config: TrainConfig) -> None:
+    from ..runtime.atomic import atomic_folder
+    from .plot import loss_curve
+
+    with atomic_folder(output, replace=replace) as scratch:
+        trained.save_pretrained(scratch)
+        if config.full:
+            tokenizer.save_pretrained(scratch)
+        (scratch / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+        loss_curve(log, scratch / "loss-curve.png", f"{manifest['task']} on {config.model}")
+        adapters.write_manifest(scratch, manifest)  # last: its presence means complete
