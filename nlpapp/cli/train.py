@@ -6,6 +6,7 @@ Runs the same under ``torchrun --nproc-per-node N -m nlpapp train ...`` or
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
@@ -80,6 +81,8 @@ def train_task(task: TaskKind, **kw: Any) -> None:
     runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
     manifest = train(runtime, config, resume=kw["resume"], overwrite=kw["overwrite"],
                      load_options=runtime.load_options, show_progress=not kw["no_progress"])
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process reports
+        return
     if kw["as_json"]:
         click.echo(json.dumps(manifest, indent=2))
         return

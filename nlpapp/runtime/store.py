@@ -123,5 +123,7 @@ class ModelStore:
                 raise ModelLoadError(f"no plugin could load model {spec!r}")
             if resolved.kind == "alias":
                 model.name = spec
-            self._cache[key] = model
+            # found again whether asked for by its family or with the family left to detection
+            self._cache[key] = self._cache[(resolved.path, None, repr(overrides))] = \
+                self._cache[(resolved.path, str(model.family), repr(overrides))] = model
         return self._cache[key]

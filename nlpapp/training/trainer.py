@@ -159,6 +159,9 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         eval_features = [f for item, targets in eval_examples for f in task.training_features(item, targets, ctx)]
 
     fingerprint = adapters.base_fingerprint(model.hf_model)
+    import torch
+
+    torch.manual_seed(config.seed)  # LoRA's initial weights, and a new head's, come from it
     trained = _prepare_trainable(runtime, model, family, config)
     runtime.plugins.hook.on_train_begin(config=config, model=trained)
     checkpoints.mkdir(parents=True, exist_ok=True)
