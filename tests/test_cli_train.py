@@ -1,0 +1,56 @@
+"""``nlpapp train`` and ``nlpapp adapters`` through the CLI, on tiny local models."""
+
+import json
+
+
+def test_train_run_list_show_merge_rm(cli, tiny_model, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,stars\n" + "i loved this wonderful book,good\nawful boring film,bad\n" * 4)
+    out = tmp_path / "adapters" / "topic"
+    code, stdout, err = cli("train", "sentiment", "--model", str(tiny_model("encoder")), "--data", str(data),
+                            "--text-column", "review", "--label-column", "stars", "--output", str(out),
+                            "--epochs", "2", "--batch-size", "4", "--no-progress")
+    assert code == 0, err
+    assert stdout.startswith(f"wrote lora adapter to {out} (4 steps; final_loss ")
+    code, stdout, _ = cli("adapters", "list", "--json")
+    [row] = json.loads(stdout)
+    assert (row["name"], row["task"], row["kind"]) == ("topic", "sentiment", "lora")
+    code, stdout, _ = cli("run", "sentiment", "--adapter", "topic", "awful boring film", "--json")
+    assert json.loads(stdout)["label"] in ("good", "bad")  # the adapter's labels, not positive/negative
+    code, stdout, _ = cli("adapters", "show", "topic")
+    assert json.loads(stdout)["labels"] == ["bad", "good"]
+    code, stdout, err = cli("adapters", "merge", "topic", "--output", str(tmp_path / "merged"), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["max_abs_diff"] < 1e-4
+    code, stdout, _ = cli("adapters", "rm", "topic", "-y")
+    assert code == 0 and not out.exists()
+    code, _, err = cli("adapters", "show", "topic")
+    assert code == 1 and "unknown adapter 'topic'" in err
+
+
+def test_lm_objective_takes_files_as_arguments(cli, tiny_model, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for n in range(2):
+        (corpus / f"book{n}.txt").write_text("the weather is nice today and the sun is shining. " * 20)
+    code, stdout, err = cli("train", "generation", "--objective", "lm", "-m", str(tiny_model("causal-lm")),
+                            *map(str, sorted(corpus.glob("*.txt"))), "--output", str(tmp_path / "lm"),
+                            "--max-length", "16", "--batch-size", "4", "--epochs", "1", "--no-progress", "--json")
+    assert code == 0, err
+    manifest = json.loads(stdout)
+    assert [f.rsplit("/", 1)[1] for f in manifest["data"]["files"]] == ["book0.txt", "book1.txt"]
+
+
+def test_train_errors_are_one_line(cli, tiny_model, tmp_path):
+    (tmp_path / "out").mkdir()
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n')
+    code, _, err = cli("train", "generation", "-m", str(tiny_model("causal-lm")), "--data", str(data),
+                       "--output", str(tmp_path / "out"))
+    assert code == 1 and err.strip() == (f"nlpapp: error: --output {tmp_path / 'out'} already exists; "
+                                         "pass --overwrite to replace it")
+    code, _, err = cli("train", "generation", "-m", str(tiny_model("causal-lm")), "--data", str(data),
+                       "--output", str(tmp_path / "new"), "--lr", "-1")
+    assert code == 1 and "--lr must be positive" in err
+    code, _, err = cli("train", "generation", "--output", str(tmp_path / "new"))
+    assert code == 1 and "--data must be at least one file" in err
