@@ -182,6 +182,67 @@ def test_continued_pretraining_reports_perplexity(runtime, tiny_model, tmp_path)
     assert manifest["metrics"]["eval_perplexity"] == evals[-1]["eval_perplexity"]
 
 
+def test_full_fine_tuning_writes_a_model_that_runs(runtime, tiny_model, gen_data, tmp_path):
+    manifest = train(runtime, config(tiny_model("causal-lm"), gen_data, tmp_path / "full", full=True, epochs=1),
+                     show_progress=False)
+    assert manifest["kind"] == "full"
+    assert (tmp_path / "full" / "model.safetensors").is_file() and (tmp_path / "full" / "tokenizer.json").is_file()
+    from nlpapp.api import run
+
+    [(_, out)] = run(runtime, "generation", [("p", {"prompt": "say the number 3"})], adapter=str(tmp_path / "full"),
+                     options={"max_new_tokens": 3})
+    assert isinstance(out.text, str)
+
+
+def test_gradient_checkpointing_gives_the_same_result(runtime, tiny_model, gen_data, tmp_path):
+    plain = train(runtime, config(tiny_model("causal-lm"), gen_data, tmp_path / "a", epochs=1), show_progress=False)
+    checkpointed = train(runtime, config(tiny_model("causal-lm"), gen_data, tmp_path / "b", epochs=1,
+                                         gradient_checkpointing=True), show_progress=False)
+    assert checkpointed["metrics"]["final_loss"] == pytest.approx(plain["metrics"]["final_loss"], abs=1e-5)
+
+
+OBSERVER = '''
+import json, os
+from nlpapp import hookimpl
+
+def _log(event, **data):
+    with open(os.environ["OBSERVED"], "a") as f:
+        f.write(json.dumps({"event": event, **data}) + "\\n")
+
+@hookimpl
+def on_train_begin(config, model):
+    _log("begin", task=config.task, trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+@hookimpl
+def on_train_step(step, metrics):
+    _log("step", step=step, loss=metrics["loss"])
+
+@hookimpl
+def on_evaluate(step, metrics):
+    _log("evaluate", step=step, eval_loss=metrics["eval_loss"])
+
+@hookimpl
+def on_train_end(output, manifest):
+    _log("end", output=output, steps=manifest["metrics"]["steps"])
+'''
+
+
+def test_observer_hooks_see_the_whole_run(tiny_model, gen_data, tmp_path, monkeypatch, fake_plugin_site):
+    from nlpapp.api import Runtime
+
+    site = tmp_path / "site"
+    install_plugin(site, "observer", "observer_plugin", sources={"observer_plugin.py": OBSERVER})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("OBSERVED", str(tmp_path / "events.jsonl"))
+    out = tmp_path / "a"
+    train(Runtime.create(), config(tiny_model("causal-lm"), gen_data, out, eval_data=[gen_data]), show_progress=False)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "begin" and events[0]["trainable"] > 0
+    assert [e["step"] for e in events if e["event"] == "step"] == list(range(1, 9))
+    assert [e["step"] for e in events if e["event"] == "evaluate"] == [4, 8]
+    assert events[-1] == {"event": "end", "output": str(out), "steps": 8}
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 def test_bad_inputs_are_one_line_user_errors(runtime, tiny_model, gen_data, tmp_path):

@@ -43,6 +43,8 @@ def classification(tokenizer: Any, text: str, label_id: int, max_length: int) ->
 def extractive_qa(tokenizer: Any, question: str, context: str, answer_start: int, answer: str,
                   max_length: int, stride: int) -> list[Features]:
     """One feature per window of the context; a window without the answer points at token 0."""
+    room = max_length - len(tokenizer(question, add_special_tokens=False)["input_ids"]) - 3
+    stride = max(0, min(stride, room // 2))  # the tokenizer needs the overlap to fit the window
     encoded = tokenizer(question, context, truncation="only_second", max_length=max_length, stride=stride,
                         return_overflowing_tokens=True, return_offsets_mapping=True)
     answer_end = answer_start + len(answer)

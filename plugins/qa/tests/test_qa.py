@@ -47,3 +47,26 @@ def test_classifier_is_not_a_qa_model(runtime):
 
     with pytest.raises(UnsupportedModelError):
         ask(runtime, "fake-classifier", "q", "c")
+
+
+def test_training_extractive_and_generative(runtime, tiny_model, tmp_path):
+    import json
+
+    from nlpapp.errors import InputError
+    from nlpapp.training.config import TrainConfig
+    from nlpapp.training.trainer import train
+
+    rows = [{"question": "who founded acme?", "context": "acme was founded in 1990 by jane roe in ohio.",
+             "answer": "jane roe"}] * 4
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for family in ("extractive-qa", "causal-lm"):
+        cfg = TrainConfig(task="qa", model=str(tiny_model(family)), data=[str(data)], output=str(tmp_path / family),
+                          batch_size=2, epochs=1, max_length=64, save_every=0)
+        assert train(runtime, cfg, show_progress=False)["family"] == family
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**rows[0], "answer": "john smith"}) + "\n")
+    cfg = TrainConfig(task="qa", model=str(tiny_model("extractive-qa")), data=[str(bad)], output=str(tmp_path / "x"),
+                      batch_size=1, save_every=0)
+    with pytest.raises(InputError, match="not in its context"):
+        train(runtime, cfg, show_progress=False)

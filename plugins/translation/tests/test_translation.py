@@ -33,3 +33,25 @@ def test_t5_gets_its_prefix(runtime, tiny_model):
     assert prompts == ["translate English to German: hello"]
     assert isinstance(translate(runtime, str(tiny_model("seq2seq-lm")), "hello", target_lang="de",
                                 max_new_tokens=4), str)
+
+
+def test_training_a_seq2seq_model_uses_the_t5_prefix(runtime, tiny_model, tmp_path):
+    import json
+
+    from nlpapp.task import TrainingContext
+    from nlpapp.training.config import TrainConfig
+    from nlpapp.training.trainer import train
+    from nlpapp.types import ModelFamily
+    from nlpapp_translation import Translation
+
+    model = runtime.models.load(str(tiny_model("seq2seq-lm")))
+    ctx = TrainingContext(model, ModelFamily.SEQ2SEQ_LM, 64, {"source_lang": "en", "target_lang": "fr"})
+    [feature] = Translation().training_features(Translation.Input("the weather"), {"translation": "le temps"}, ctx)
+    assert model.tokenizer.decode(feature["input_ids"], skip_special_tokens=True).startswith("translate english to")
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": "the weather is nice", "translation": "il fait beau"}) + "\n"
+                            for _ in range(4)))
+    cfg = TrainConfig(task="translation", model=str(tiny_model("seq2seq-lm")), data=[str(data)],
+                      output=str(tmp_path / "a"), batch_size=2, epochs=1, save_every=0,
+                      options={"source_lang": "en", "target_lang": "fr"})
+    assert train(runtime, cfg, show_progress=False)["metrics"]["steps"] == 2
