@@ -36,6 +36,7 @@ class TaskKind:
     streams: ClassVar[bool] = False  # can stream a single input's output to the terminal
     notes: ClassVar[str] = ""  # plain words on how well the default model does this task
     target_fields: ClassVar[tuple[str, ...]] = ()  # what a training example adds to the input
+    metrics: ClassVar[tuple[str, ...]] = ()  # registered metric names ``nlpapp eval`` uses by default
 
     @property
     def input_fields(self) -> tuple[str, ...]:
@@ -76,6 +77,10 @@ class TaskKind:
                 raise InputError(f"{where}: target field {name!r} is empty")
             targets[name] = value
         return item, targets
+
+    def prediction_text(self, output: Any) -> str:
+        """The string of an output that metrics compare with the references."""
+        return str(getattr(output, dataclasses.fields(output)[0].name))
 
     def training_family(self, base: ModelFamily) -> ModelFamily:
         """The family to train, given the base model's; a task that puts a new head on an

@@ -50,11 +50,13 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric: ``compute(predictions, references) -> dict[str, float]``."""
+    """A metric: ``compute(predictions, references)`` with one prediction string and a list
+    of reference strings per example, returning a ``nlpapp.evaluation.metrics.MetricResult``
+    (scores, a signature of the settings, and a way to rescore a resample)."""
 
     name: str
     description: str
-    compute: Callable[[list[Any], list[Any]], dict[str, float]]
+    compute: Callable[[list[str], list[list[str]]], Any]
     higher_is_better: bool = True
 
 

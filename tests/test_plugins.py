@@ -24,7 +24,7 @@ def test_builtin_plugins_load_through_entry_points(fake_plugin_site):
     assert BUILTIN <= loaded
     assert plugins.registries.tasks.names() == ["generation", "qa", "sentiment", "summarization", "translation"]
     assert plugins.registries.tasks.plugin_of("qa") == "qa"
-    assert plugins.plugins["qa"].registered == {"task": ["qa"]}
+    assert plugins.plugins["qa"].registered == {"task": ["qa"], "metric": ["squad"]}
     assert plugins.plugins["qa"].version == "0.1.0"
 
 
@@ -131,10 +131,16 @@ def test_a_plugin_using_every_registration_hook(tmp_path, monkeypatch, cli):
         def register_datasets(register):
             register(DatasetSpec("demo-set", "sentiment", "two lines", open=lambda: [{"text": "hi"}]))
 
+        from nlpapp.evaluation.metrics import MetricResult
+
+        def exact(predictions, references):
+            hits = [100.0 * (p in refs) for p, refs in zip(predictions, references)]
+            rescore = lambda idx: {"exact": sum(hits[i] for i in idx) / len(idx)}
+            return MetricResult(rescore(range(len(hits))), "exact:case=yes", rescore)
+
         @hookimpl
         def register_metrics(register):
-            register(MetricSpec("exact", "exact match",
-                                compute=lambda p, r: {"exact": sum(a == b for a, b in zip(p, r)) / len(p)}))
+            register(MetricSpec("exact", "exact match", compute=exact))
 
         @hookimpl
         def register_adapters(register):
@@ -151,7 +157,7 @@ def test_a_plugin_using_every_registration_hook(tmp_path, monkeypatch, cli):
     plugins = load_plugins()
     assert plugins.plugins["everything"].registered == {
         "dataset": ["demo-set"], "metric": ["exact"], "adapter preset": ["llama-qv"]}
-    assert plugins.registries.metrics.get("exact").compute(["a", "b"], ["a", "c"]) == {"exact": 0.5}
+    assert plugins.registries.metrics.get("exact").compute(["a", "b"], [["a"], ["c"]]).scores == {"exact": 50.0}
     assert list(plugins.registries.datasets.get("demo-set").open()) == [{"text": "hi"}]
     assert plugins.registries.adapters.get("llama-qv").target_modules == ("q_proj", "v_proj")
     code, out, _ = cli("hello")

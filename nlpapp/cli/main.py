@@ -14,6 +14,7 @@ from .. import __version__, log
 from ..errors import NlpappError
 from ..plugins import PluginSet, load_plugins
 from .adapters import adapters
+from .eval import eval_command
 from .run import run
 from .train import train
 
@@ -111,6 +112,7 @@ def _register_plugin_commands() -> None:
 
 cli.add_command(run)
 cli.add_command(adapters)
+cli.add_command(eval_command)
 cli.add_command(train)
 
 

@@ -1,6 +1,6 @@
 """Tiny randomly initialised real models of every family, built locally in seconds.
 
-Each is a genuine transformers model (Llama, T5, BERT) with a WordPiece tokenizer trained
+Each is a genuine transformers model (Llama, T5, BERT) with a WordPiece tokenizer made
 on the spot, saved with ``save_pretrained``: the same loading code path as real weights,
 no hub. Their outputs are noise; tests use them for shapes, plumbing and equivalence."""
 
@@ -23,17 +23,29 @@ CHAT_TEMPLATE = ("{% for m in messages %}<s> {{ m['role'] }} : {{ m['content'] }
                  "{% if add_generation_prompt %}<s> assistant : {% endif %}")
 
 
+def _vocab() -> dict[str, int]:
+    """Specials, every word of the corpus, and single characters (alone and as ``##``
+    continuations) so any text tokenizes. Built by sorting, not trained: WordPiece training
+    breaks ties differently from one process to the next, and the models must not."""
+    import re
+
+    words = sorted({w for line in CORPUS for w in re.findall(r"\w+|[^\w\s]", line.lower())})
+    chars = sorted({c for line in CORPUS for c in line.lower() if not c.isspace()})
+    tokens = SPECIALS + [w for w in words if w not in SPECIALS] + [c for c in chars if c not in words] + [
+        f"##{c}" for c in chars]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+
+
 def build_tokenizer(style: str):
-    """A fast WordPiece tokenizer; ``style`` is bert (pairs with [CLS]/[SEP]), t5 (ends with
+    """A fast WordPiece tokenizer over a fixed vocabulary; ``style`` is bert (pairs with [CLS]/[SEP]), t5 (ends with
     </s>) or causal (no specials added, a chat template)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok = Tokenizer(models.WordPiece(vocab=_vocab(), unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=300, special_tokens=SPECIALS))
     ids = {s: tok.token_to_id(s) for s in SPECIALS}
     if style == "bert":
         tok.post_processor = processors.TemplateProcessing(

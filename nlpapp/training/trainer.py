@@ -38,12 +38,9 @@ def expand_files(patterns: list[str], option: str) -> list[str]:
 
 
 def data_hash(files: list[str]) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    from ..runtime.gguf import sha256_file
+
+    return hashlib.sha256("".join(sha256_file(Path(p)) for p in files).encode()).hexdigest()[:16]
 
 
 def read_examples(task: TaskKind, files: list[str], columns: dict[str, str]) -> list[tuple[Any, dict[str, str]]]:
@@ -144,6 +141,9 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         label_ids = {label: i for i, label in enumerate(labels)}
         overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": label_ids}
 
+    import torch
+
+    torch.manual_seed(config.seed)  # a new head's initial weights, and LoRA's, come from it
     model = load_hf_model(resolved.path, str(family), LoadOptions(
         device=device, dtype="float32", allow_pickle=load_options.allow_pickle,
         trust_remote_code=load_options.trust_remote_code), config_overrides=overrides)
@@ -159,9 +159,6 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         eval_features = [f for item, targets in eval_examples for f in task.training_features(item, targets, ctx)]
 
     fingerprint = adapters.base_fingerprint(model.hf_model)
-    import torch
-
-    torch.manual_seed(config.seed)  # LoRA's initial weights, and a new head's, come from it
     trained = _prepare_trainable(runtime, model, family, config)
     runtime.plugins.hook.on_train_begin(config=config, model=trained)
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -191,7 +188,8 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         "data": {"files": config.data, "sha256": data_hash(config.data),
                  "eval_files": config.eval_data, "train_features": len(train_features),
                  "eval_features": len(eval_features)},
-        "metrics": {"steps": result.steps, "final_loss": result.final_loss, **result.eval},
+        "metrics": {"steps": result.steps, "final_loss": result.final_loss,
+                    **{k: v for k, v in result.eval.items() if k.startswith("eval_")}},
         "versions": adapters.versions(),
     }
     if world.is_main:

@@ -40,6 +40,7 @@ class Generation(TaskKind):
         return [GenerationOutput(text.strip()) for text in texts]
 
     target_fields = ("response",)
+    metrics = ("rouge",)
 
     def training_features(self, item, targets, ctx):
         tokenizer = ctx.model.tokenizer

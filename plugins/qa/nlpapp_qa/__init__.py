@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import GenerationParams, InputError, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp import GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl, warn
 from nlpapp.training import features
 
 PROMPT = ("Answer the question using only the context. Reply with the answer alone, in as few "
@@ -67,6 +67,7 @@ class QuestionAnswering(TaskKind):
         return model.truncate(context, budget)
 
     target_fields = ("answer",)
+    metrics = ("squad",)
 
     def training_features(self, item, targets, ctx):
         answer, tokenizer = targets["answer"], ctx.model.tokenizer
@@ -100,3 +101,10 @@ def _locate(answer: str, score: float, context: str) -> QAOutput:
 @hookimpl
 def register_task_kinds(register):
     register(QuestionAnswering())
+
+
+@hookimpl
+def register_metrics(register):
+    from nlpapp.evaluation import metrics
+
+    register(MetricSpec("squad", "SQuAD v1.1 exact match and F1 (max over gold answers)", metrics.squad))

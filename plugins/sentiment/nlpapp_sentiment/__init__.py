@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nlpapp import InputError, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
 from nlpapp.training import features
 
 # Written for this task; several phrasings per label make the centroid less brittle.
@@ -88,6 +88,7 @@ class Sentiment(TaskKind):
         return self._centroids[key]
 
     target_fields = ("label",)
+    metrics = ("classification",)
 
     def training_family(self, base):
         return ModelFamily.SEQUENCE_CLASSIFICATION  # an encoder gets a new classification head
@@ -128,3 +129,10 @@ def _best(scores: dict[str, float]) -> SentimentOutput:
 @hookimpl
 def register_task_kinds(register):
     register(Sentiment())
+
+
+@hookimpl
+def register_metrics(register):
+    from nlpapp.evaluation import metrics
+
+    register(MetricSpec("classification", "accuracy and macro-F1, with a confusion matrix", metrics.classification))

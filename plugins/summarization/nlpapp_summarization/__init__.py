@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp import MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl, warn
 from nlpapp.task import generation_options, generation_params
 from nlpapp.training import features
 
@@ -48,6 +48,7 @@ class Summarization(TaskKind):
         return [SummarizationOutput(s.strip(), cut) for s, cut in zip(summaries, dropped)]
 
     target_fields = ("summary",)
+    metrics = ("rouge",)
 
     def training_features(self, item, targets, ctx):
         """The same prompt as at inference, so a trained adapter sees what it learned on."""
@@ -90,3 +91,10 @@ def fit_to_window(model, text: str, max_new_tokens: int) -> tuple[str, int]:
 @hookimpl
 def register_task_kinds(register):
     register(Summarization())
+
+
+@hookimpl
+def register_metrics(register):
+    from nlpapp.evaluation import metrics
+
+    register(MetricSpec("rouge", "ROUGE-1/2/L/Lsum F1 from rouge-score, with stemming", metrics.rouge))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import GenerationParams, InputError, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
 from nlpapp.task import generation_options, generation_params
 from nlpapp.training import features
 
@@ -75,6 +75,7 @@ class Translation(TaskKind):
         return seq2seq_inputs(model, texts, source_code, target_code, params)
 
     target_fields = ("translation",)
+    metrics = ("bleu", "chrf", "ter")
 
     def training_features(self, item, targets, ctx):
         [prompt], _ = self._prompts(ctx.model, [item.text], ctx.options)
@@ -110,3 +111,12 @@ def seq2seq_inputs(model, texts: list[str], source_code: str, target_code: str,
 @hookimpl
 def register_task_kinds(register):
     register(Translation())
+
+
+@hookimpl
+def register_metrics(register):
+    from nlpapp.evaluation import metrics
+
+    register(MetricSpec("bleu", "corpus BLEU from sacrebleu (13a tokenizer)", metrics.bleu))
+    register(MetricSpec("chrf", "chrF from sacrebleu", metrics.chrf))
+    register(MetricSpec("ter", "translation edit rate from sacrebleu", metrics.ter, higher_is_better=False))

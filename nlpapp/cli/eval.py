@@ -1,0 +1,99 @@
+"""``nlpapp eval TASK``: score a task on labelled data, with bootstrap intervals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..task import TaskKind
+from ..types import LoadOptions
+from .run import pop_task_options, task_option_params
+
+
+def _params(task: TaskKind) -> list[click.Parameter]:
+    O = click.Option
+    return [
+        O(["--data"], required=True, metavar="FILE", help="Labelled examples (.jsonl/.csv/.tsv; .txt for perplexity)."),
+        O(["-m", "--model"], metavar="SPEC", help=f"Model [default: {task.default_model}, or the adapter's base]."),
+        O(["-a", "--adapter"], metavar="NAME|DIR", help="Evaluate with this adapter."),
+        O(["--metric", "metric_names"], multiple=True,
+          help=f"Registered metric (repeatable) [default: {', '.join(task.metrics) or '-'}]; 'perplexity' on raw text."),
+        O(["--compare"], metavar="A,B", help="Two systems on the same examples: 'base', an adapter, or a model."),
+        O(["--bootstrap", "rounds"], type=int, default=1000, show_default=True, help="Resamples for intervals; 0: none."),
+        O(["--bootstrap-seed"], type=int, default=0, show_default=True, help="Seed of the resampling."),
+        O(["--text-column"], metavar="NAME"),
+        O(["--target-column", "--label-column", "target_column"], metavar="NAME",
+          help=f"Column of the reference ({', '.join(task.target_fields) or '-'})."),
+        O(["--columns"], metavar="FIELD=COL,..."),
+        O(["--batch-size"], type=int, default=8, show_default=True),
+        O(["--device"], default="auto", show_default=True),
+        O(["--json", "as_json"], is_flag=True, help="Print the full report (with predictions) as JSON."),
+    ] + task_option_params(task)
+
+
+def eval_task(task: TaskKind, **kw: Any) -> None:
+    from .. import api
+    from ..evaluation.evaluate import compare, evaluate
+    from ..runtime.records import parse_columns
+    from .main import STATE
+
+    options = pop_task_options(task, kw)
+    columns = parse_columns(kw["columns"])
+    if kw["text_column"]:
+        columns[task.input_fields[0]] = kw["text_column"]
+    if kw["target_column"] and task.target_fields:
+        columns[task.target_fields[0]] = kw["target_column"]
+    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
+    common = dict(metrics=list(kw["metric_names"]) or None, columns=columns, options=options,
+                  batch_size=kw["batch_size"], rounds=kw["rounds"], seed=kw["bootstrap_seed"])
+    if kw["compare"]:
+        report = compare(runtime, task.name, kw["data"], kw["compare"].split(","), model=kw["model"], **common)
+    else:
+        report = evaluate(runtime, task.name, kw["data"], model=kw["model"], adapter=kw["adapter"], **common)
+    if kw["as_json"]:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    click.echo(render(report))
+
+
+def _row(name: str, s: dict[str, Any]) -> str:
+    ci = f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]" if s["ci95"] else "-"
+    return f"{name:<12} {s['value']:>8.2f}  {ci:<18} {s['signature']}"
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"{report['task']} on {report['data']}: {report['examples']} examples"]
+    if "systems" in report:
+        for system in report["systems"]:
+            lines.append(f"\n{system['system']}")
+            lines += [_row(name, s) for name, s in system["scores"].items()]
+        lines.append("\npaired bootstrap p-values (the better system better by chance):")
+        lines += [f"{name:<12} p = {p:.4f}" for name, p in report["paired_p_values"].items()]
+        return "\n".join(lines)
+    lines.append(f"model {report['model']}" + (f", adapter {report['adapter']}" if report["adapter"] else ""))
+    lines.append(f"{'score':<12} {'value':>8}  {'95% interval':<18} signature")
+    lines += [_row(name, s) for name, s in report["scores"].items()]
+    if report.get("confusion"):
+        lines.append("confusion (gold -> predicted: count): " + "; ".join(
+            f"{g} -> " + ", ".join(f"{p}: {n}" for p, n in sorted(row.items()))
+            for g, row in sorted(report["confusion"].items())))
+    return "\n".join(lines)
+
+
+class EvalGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .main import STATE
+
+        return STATE.plugins.registries.tasks.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .main import STATE
+
+        task = STATE.plugins.registries.tasks.get(name)
+        return click.Command(name, params=_params(task), callback=lambda **kw: eval_task(task, **kw),
+                             help=f"Score {task.name!r} on labelled data with {', '.join(task.metrics) or 'a metric'}.")
+
+
+eval_command = EvalGroup("eval", help="Evaluate a task on labelled data, with bootstrap intervals.")

@@ -1,0 +1,1 @@
+"""Evaluation: metrics from the reference libraries, bootstrap intervals, ``nlpapp eval``."""

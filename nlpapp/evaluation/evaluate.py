@@ -1,0 +1,173 @@
+"""``evaluate()``: run a task over labelled data and score it with registered metrics,
+with bootstrap intervals; ``compare()`` does it for two systems on the same examples and
+adds paired-bootstrap p-values."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, NlpappError
+from ..task import TaskKind
+from . import bootstrap
+
+
+@dataclass
+class Labelled:
+    inputs: list[Any]
+    references: list[list[str]]
+
+
+def read_labelled(task: TaskKind, path: str, columns: dict[str, str]) -> Labelled:
+    from ..runtime.records import read_records
+
+    if not task.target_fields:
+        raise NlpappError(f"task {task.name!r} has no reference field to evaluate against")
+    field = task.target_fields[0]
+    inputs, references = [], []
+    for where, record in read_records(path, task.input_fields[0], columns):
+        value = record.get(field)
+        refs = value if isinstance(value, list) else [value] if value is not None else []
+        refs = [str(r) for r in refs if str(r).strip()]
+        if not refs:
+            raise InputError(f"{where}: no reference in field {field!r} (map it with --columns {field}=COLUMN)")
+        inputs.append(task.make_input(record, where))
+        references.append(refs)
+    if not inputs:
+        raise InputError(f"no examples in {path}")
+    return Labelled(inputs, references)
+
+
+def score(runtime: Any, metric_names: list[str], predictions: list[str], references: list[list[str]],
+          rounds: int, seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Scores with intervals and signatures; also returns each metric's resampler."""
+    results, resamplers = {}, {}
+    for name in metric_names:
+        metric = runtime.registries.metrics.get(name)
+        result = metric.compute(predictions, references)
+        cis = bootstrap.intervals(result.resample, len(predictions), rounds, seed) if rounds else {}
+        for key, value in result.scores.items():
+            results[key] = {"value": value, "ci95": list(cis[key]) if key in cis else None,
+                            "signature": result.signature, "metric": name,
+                            "higher_is_better": metric.higher_is_better}
+        resamplers[name] = result.resample
+    return results, resamplers
+
+
+def predict(runtime: Any, task: TaskKind, data: Labelled, model: str | None, adapter: str | None,
+            options: dict[str, Any], batch_size: int) -> tuple[list[Any], float]:
+    from ..api import run
+
+    started = time.perf_counter()
+    outputs = [o for _, o in run(runtime, task.name, [(str(i), _as_record(x)) for i, x in enumerate(data.inputs)],
+                                 model=model, adapter=adapter, options=options, batch_size=batch_size)]
+    return outputs, time.perf_counter() - started
+
+
+def _as_record(item: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(item)
+
+
+def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None = None, adapter: str | None = None,
+             metrics: list[str] | None = None, columns: dict[str, str] | None = None,
+             options: dict[str, Any] | None = None, batch_size: int = 8, rounds: int = 1000,
+             seed: int = 0) -> dict[str, Any]:
+    task = runtime.task(task_name)
+    names = metrics or list(task.metrics)
+    if not names:
+        raise NlpappError(f"task {task.name!r} names no default metric; pass --metric")
+    if names == ["perplexity"]:
+        return perplexity_report(runtime, task, data_path, model, adapter)
+    _check_metrics(runtime, names)
+    data = read_labelled(task, data_path, columns or {})
+    outputs, seconds = predict(runtime, task, data, model, adapter, options or {}, batch_size)
+    predictions = [task.prediction_text(o) for o in outputs]
+    scores, _ = score(runtime, names, predictions, data.references, rounds, seed)
+    report = {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
+              "examples": len(predictions), "seconds": seconds, "bootstrap_rounds": rounds, "scores": scores,
+              "predictions": [{"prediction": p, "references": r} for p, r in zip(predictions, data.references)]}
+    if "classification" in names:
+        from .metrics import confusion
+
+        report["confusion"] = confusion(predictions, [r[0] for r in data.references])
+    return report
+
+
+def compare(runtime: Any, task_name: str, data_path: str, systems: list[str], *, model: str | None = None,
+            metrics: list[str] | None = None, columns: dict[str, str] | None = None,
+            options: dict[str, Any] | None = None, batch_size: int = 8, rounds: int = 1000,
+            seed: int = 0) -> dict[str, Any]:
+    """Two systems, each ``base`` (the model without adapter), an adapter, or a model spec."""
+    if len(systems) != 2:
+        raise NlpappError("--compare takes two systems, e.g. --compare base,adapters/headlines")
+    task = runtime.task(task_name)
+    names = metrics or list(task.metrics)
+    _check_metrics(runtime, names)
+    data = read_labelled(task, data_path, columns or {})
+    reports, resamplers = [], []
+    for system in systems:
+        spec, adapter = _system(system, model)
+        outputs, seconds = predict(runtime, task, data, spec, adapter, options or {}, batch_size)
+        predictions = [task.prediction_text(o) for o in outputs]
+        scores, resample = score(runtime, names, predictions, data.references, rounds, seed)
+        reports.append({"system": system, "scores": scores, "seconds": seconds})
+        resamplers.append(resample)
+    p_values = {}
+    for name in names:
+        p_values.update(bootstrap.paired_p_values(resamplers[0][name], resamplers[1][name], len(data.inputs),
+                                                  rounds, seed))
+    return {"task": task.name, "data": data_path, "examples": len(data.inputs), "bootstrap_rounds": rounds,
+            "systems": reports, "paired_p_values": p_values}
+
+
+def _check_metrics(runtime: Any, names: list[str]) -> None:
+    """Unknown names fail before any model work (with a did-you-mean)."""
+    for name in names:
+        if name == "perplexity":
+            raise NlpappError("perplexity is computed on raw text alone: pass --metric perplexity by itself")
+        runtime.registries.metrics.get(name)
+
+
+def _system(system: str, model: str | None) -> tuple[str | None, str | None]:
+    from ..training import adapters
+
+    if system == "base":
+        return model, None
+    if Path(system).is_dir() and (Path(system) / adapters.MANIFEST).is_file() or system in adapters.known():
+        return model, system
+    return system, None
+
+
+def perplexity_report(runtime: Any, task: TaskKind, data_path: str, model: str | None,
+                      adapter: str | None) -> dict[str, Any]:
+    """Perplexity of a causal LM on raw text, over blocks of the model's window."""
+    from ..training.features import lm_blocks
+    from ..training.loop import collate, loss_sum, target_count
+    from ..training.trainer import expand_files, read_texts
+    from ..types import ModelFamily
+
+    loaded = runtime.model_for(task, model, adapter)
+    if loaded.family != ModelFamily.CAUSAL_LM:
+        raise NlpappError(f"perplexity needs a causal language model; {loaded.name!r} is a {loaded.family}")
+    block = min(loaded.max_input_tokens or 1024, 1024)
+    blocks = lm_blocks(loaded.tokenizer, read_texts(expand_files([data_path], "--data")), block)
+    import torch
+
+    total, count = 0.0, 0
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(blocks), 4):
+            chunk = blocks[i:i + 4]
+            batch = {k: v.to(loaded.device) for k, v in collate(chunk, loaded.tokenizer.pad_token_id).items()}
+            total += float(loss_sum(loaded.hf_model, batch, ModelFamily.CAUSAL_LM))
+            count += sum(target_count(f, ModelFamily.CAUSAL_LM) for f in chunk)
+    return {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
+            "examples": len(blocks), "seconds": time.perf_counter() - started, "bootstrap_rounds": 0,
+            "scores": {"perplexity": {"value": math.exp(total / count), "ci95": None, "metric": "perplexity",
+                                      "signature": f"perplexity:block={block}|tokens={count}|base=e",
+                                      "higher_is_better": False}}}
