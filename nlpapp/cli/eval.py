@@ -7,15 +7,17 @@ from typing import Any
 
 import click
 
+from ..declarative import TaskFile
 from ..task import TaskKind
 from ..types import LoadOptions
+from . import declared
 from .run import pop_task_options, task_option_params
 
 
-def _params(task: TaskKind) -> list[click.Parameter]:
+def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]:
     O = click.Option
     return [
-        O(["--data"], required=True, metavar="FILE", help="Labelled examples (.jsonl/.csv/.tsv; .txt for perplexity)."),
+        O(["--data"], required=task_file is None, metavar="FILE", help="Labelled examples (.jsonl/.csv/.tsv; .txt for perplexity)."),
         O(["-m", "--model"], metavar="SPEC", help=f"Model [default: {task.default_model}, or the adapter's base]."),
         O(["-a", "--adapter"], metavar="NAME|DIR", help="Evaluate with this adapter."),
         O(["--metric", "metric_names"], multiple=True,
@@ -33,14 +35,18 @@ def _params(task: TaskKind) -> list[click.Parameter]:
     ] + task_option_params(task)
 
 
-def eval_task(task: TaskKind, **kw: Any) -> None:
+def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     from .. import api
     from ..evaluation.evaluate import compare, evaluate
     from ..runtime.records import parse_columns
     from .main import STATE
 
+    if task_file is not None:
+        declared.from_file(kw, task_file, {"data": lambda: task_file.data_path("eval"), "model": task_file.model,
+                                           "metric_names": tuple(task_file.metrics) or None,
+                                           **declared.option_defaults(task_file)})
     options = pop_task_options(task, kw)
-    columns = parse_columns(kw["columns"])
+    columns = declared.columns(task_file, parse_columns(kw["columns"]))
     if kw["text_column"]:
         columns[task.input_fields[0]] = kw["text_column"]
     if kw["target_column"] and task.target_fields:
@@ -58,9 +64,14 @@ def eval_task(task: TaskKind, **kw: Any) -> None:
     click.echo(render(report))
 
 
-def _row(name: str, s: dict[str, Any]) -> str:
-    ci = f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]" if s["ci95"] else "-"
-    return f"{name:<12} {s['value']:>8.2f}  {ci:<18} {s['signature']}"
+def _rows(scores: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per score, then each distinct signature once."""
+    lines = [f"{'score':<12} {'value':>8}  95% interval"]
+    for name, s in scores.items():
+        ci = f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]" if s["ci95"] else "-"
+        lines.append(f"{name:<12} {s['value']:>8.2f}  {ci}")
+    lines += [f"signature: {sig}" for sig in dict.fromkeys(s["signature"] for s in scores.values())]
+    return lines
 
 
 def render(report: dict[str, Any]) -> str:
@@ -68,13 +79,12 @@ def render(report: dict[str, Any]) -> str:
     if "systems" in report:
         for system in report["systems"]:
             lines.append(f"\n{system['system']}")
-            lines += [_row(name, s) for name, s in system["scores"].items()]
+            lines += _rows(system["scores"])
         lines.append("\npaired bootstrap p-values (the better system better by chance):")
         lines += [f"{name:<12} p = {p:.4f}" for name, p in report["paired_p_values"].items()]
         return "\n".join(lines)
     lines.append(f"model {report['model']}" + (f", adapter {report['adapter']}" if report["adapter"] else ""))
-    lines.append(f"{'score':<12} {'value':>8}  {'95% interval':<18} signature")
-    lines += [_row(name, s) for name, s in report["scores"].items()]
+    lines += _rows(report["scores"])
     if report.get("confusion"):
         lines.append("confusion (gold -> predicted: count): " + "; ".join(
             f"{g} -> " + ", ".join(f"{p}: {n}" for p, n in sorted(row.items()))
@@ -84,16 +94,14 @@ def render(report: dict[str, Any]) -> str:
 
 class EvalGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from .main import STATE
-
-        return STATE.plugins.registries.tasks.names()
+        return declared.names()
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .main import STATE
-
-        task = STATE.plugins.registries.tasks.get(name)
-        return click.Command(name, params=_params(task), callback=lambda **kw: eval_task(task, **kw),
-                             help=f"Score {task.name!r} on labelled data with {', '.join(task.metrics) or 'a metric'}.")
+        task, task_file = declared.resolve(name)
+        about = f"{task_file.description} (task file {task_file.path}, kind {task.name})" if task_file else \
+            f"Score {task.name!r} on labelled data with {', '.join(task.metrics) or 'a metric'}."
+        return click.Command(name, params=_params(task, task_file), help=about,
+                             callback=lambda **kw: eval_task(task, task_file, **kw))
 
 
 eval_command = EvalGroup("eval", help="Evaluate a task on labelled data, with bootstrap intervals.")

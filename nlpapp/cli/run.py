@@ -98,14 +98,17 @@ def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
                      f"with --input FILE, or on stdin (see nlpapp run {task.name} --help)")
 
 
-def run_task(task: TaskKind, **kw: Any) -> None:
+def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
     from .. import api
     from ..runtime.records import parse_columns
+    from . import declared
     from .main import STATE
 
+    declared.from_file(kw, task_file, {"model": task_file and task_file.model,
+                                       **{k: v for k, v in declared.option_defaults(task_file).items() if k in kw}})
     fields = {name: kw.pop(f"field_{name}") for name in task.input_fields}
     options = pop_task_options(task, kw)
-    columns = parse_columns(kw["columns"])
+    columns = declared.columns(task_file, parse_columns(kw["columns"]))
     if kw["text_column"]:
         columns[task.input_fields[0]] = kw["text_column"]
     load = LoadOptions(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
@@ -189,16 +192,17 @@ class RunGroup(click.Group):
     """Subcommands come from the task registry, built on demand."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from .main import STATE
+        from . import declared
 
-        return STATE.plugins.registries.tasks.names()
+        return declared.names()
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .main import STATE
+        from . import declared
 
-        task = STATE.plugins.registries.tasks.get(name)  # unknown -> did you mean
-        return click.Command(name, params=_common_options(task), help=_help(task),
-                             callback=lambda **kw: run_task(task, **kw))
+        task, task_file = declared.resolve(name)  # unknown -> did you mean
+        about = _help(task) + (f"\n\nDefaults from task file {task_file.path}." if task_file else "")
+        return click.Command(name, params=_common_options(task), help=about,
+                             callback=lambda **kw: run_task(task, task_file, **kw))
 
 
 def _help(task: TaskKind) -> str:

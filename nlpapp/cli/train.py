@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 
+from ..declarative import TaskFile
 from ..task import TaskKind
 from ..types import LoadOptions
+from . import declared
 from .run import pop_task_options, task_option_params
 
 
@@ -56,15 +58,25 @@ def _params(task: TaskKind) -> list[click.Parameter]:
     ] + task_option_params(task, training=True)
 
 
-def train_task(task: TaskKind, **kw: Any) -> None:
+def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     from .. import api
     from ..runtime.records import parse_columns
     from ..training.config import TrainConfig
     from ..training.trainer import train
     from .main import STATE
 
+    if task_file is not None:
+        lora = task_file.lora
+        targets = lora.get("target_modules")
+        declared.from_file(kw, task_file, {
+            "data": None if kw["more_data"] else (lambda: (task_file.data_path("train"),)),
+            "eval_data": (lambda: (task_file.data_path("eval"),)) if "eval" in task_file.data else None,
+            "model": task_file.model, "lora_r": lora.get("r"), "lora_alpha": lora.get("alpha"),
+            "lora_dropout": lora.get("dropout"),
+            "target_modules": ",".join(targets) if isinstance(targets, list) else targets,
+            **{k: v for k, v in declared.option_defaults(task_file).items() if k in kw}})
     options = pop_task_options(task, kw, training=True)
-    columns = parse_columns(kw["columns"])
+    columns = declared.columns(task_file, parse_columns(kw["columns"]))
     if kw["text_column"]:
         columns[task.input_fields[0]] = kw["text_column"]
     if kw["target_column"] and task.target_fields:
@@ -93,17 +105,14 @@ def train_task(task: TaskKind, **kw: Any) -> None:
 
 class TrainGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from .main import STATE
-
-        return [t.name for t in STATE.plugins.registries.tasks if t.target_fields]
+        return declared.names(trainable_only=True)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .main import STATE
-
-        task = STATE.plugins.registries.tasks.get(name)
-        return click.Command(name, params=_params(task), callback=lambda **kw: train_task(task, **kw),
-                             help=f"Fine-tune a model for {task.name!r}: each example gives "
-                                  f"{', '.join(task.input_fields)} and {', '.join(task.target_fields)}.")
+        task, task_file = declared.resolve(name)
+        about = f"Fine-tune a model for {task.name!r}: each example gives {', '.join(task.input_fields)} and " \
+                f"{', '.join(task.target_fields)}." + (f" Defaults from task file {task_file.path}." if task_file else "")
+        return click.Command(name, params=_params(task), help=about,
+                             callback=lambda **kw: train_task(task, task_file, **kw))
 
 
 train = TrainGroup("train", help="Fine-tune a model with LoRA (or fully) for a task.")

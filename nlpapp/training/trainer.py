@@ -206,7 +206,9 @@ def _prepare_trainable(runtime: Any, model: Any, family: ModelFamily, config: Tr
     """Wrap the model for LoRA (or leave every weight trainable with ``full``)."""
     hf_model = model.hf_model
     if config.gradient_checkpointing:
-        hf_model.gradient_checkpointing_enable()
+        # transformers 5 renamed it; older releases have only the first name
+        enable = getattr(hf_model, "activation_checkpointing_enable", None) or hf_model.gradient_checkpointing_enable
+        enable()
         hf_model.enable_input_require_grads()
     if config.full:
         for param in hf_model.parameters():

@@ -1,0 +1,55 @@
+"""Commands for declarative tasks (``tasks/NAME.yaml``): the task kind's own command, with
+the file's data, columns, options, metrics, model and LoRA settings as defaults that
+anything given on the command line overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from ..declarative import TaskFile
+
+
+def resolve(name: str) -> tuple[Any, TaskFile | None]:
+    """A registered task kind, or the kind named by task file ``name`` and the file."""
+    from .. import declarative
+    from ..errors import UnknownNameError
+    from .main import STATE
+
+    registry = STATE.plugins.registries.tasks
+    if name in registry:
+        return registry.get(name), None
+    task_file = declarative.find(name)
+    if task_file is None:
+        raise UnknownNameError("task", name, registry.names() + declarative.available())
+    return registry.get(task_file.kind), task_file
+
+
+def names(trainable_only: bool = False) -> list[str]:
+    from .. import declarative
+    from .main import STATE
+
+    registry = STATE.plugins.registries.tasks
+    kinds = [t.name for t in registry if t.target_fields or not trainable_only]
+    return sorted(set(kinds) | set(declarative.available()))
+
+
+def from_file(kw: dict[str, Any], task_file: TaskFile | None, defaults: dict[str, Any]) -> None:
+    """Set each ``kw`` entry the user did not give on the command line from ``defaults``
+    (values from the task file; a callable is called only when its value is used)."""
+    if task_file is None:
+        return
+    ctx = click.get_current_context()
+    for name, value in defaults.items():
+        if value is not None and ctx.get_parameter_source(name) in (None, ParameterSource.DEFAULT):
+            kw[name] = value() if callable(value) else value
+
+
+def option_defaults(task_file: TaskFile | None) -> dict[str, Any]:
+    return {f"opt_{k}": v for k, v in (task_file.options if task_file else {}).items()}
+
+
+def columns(task_file: TaskFile | None, cli_columns: dict[str, str]) -> dict[str, str]:
+    return {**(task_file.columns if task_file else {}), **cli_columns}

@@ -1,0 +1,103 @@
+"""Declarative tasks: a YAML or TOML file that binds a task kind to a dataset, columns,
+options (prompt settings), metrics, a default model and LoRA settings, so a task variant
+is a file, not code. ``nlpapp run|train|eval NAME`` finds ``NAME.yaml`` (or ``.yml``,
+``.toml``) in ``$NLPAPP_TASKS`` (folders separated by ``:``), then ``./tasks``.
+
+Data paths may use ``${VAR}`` or ``${VAR:-default}``, so a task can point at data that
+lives outside the repository."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import NlpappError
+
+TASKS_ENV = "NLPAPP_TASKS"
+SUFFIXES = (".yaml", ".yml", ".toml")
+KEYS = {"kind", "description", "data", "columns", "options", "metrics", "model", "lora"}
+LORA_KEYS = {"r", "alpha", "dropout", "target_modules"}
+VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+@dataclass
+class TaskFile:
+    name: str
+    path: Path
+    kind: str  # a registered task kind
+    description: str = ""
+    data: dict[str, str] = field(default_factory=dict)  # train / eval / run -> path (unexpanded)
+    columns: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    model: str | None = None
+    lora: dict[str, Any] = field(default_factory=dict)
+
+    def data_path(self, split: str) -> str:
+        """The file for ``split`` with variables expanded, relative paths taken from the
+        task file's folder."""
+        if split not in self.data:
+            raise NlpappError(f"task file {self.path} has no data.{split}; pass --data")
+        def expand(match: re.Match) -> str:
+            value = os.environ.get(match.group(1)) or match.group(2)
+            if value is None:
+                raise NlpappError(f"task {self.name!r} needs the environment variable {match.group(1)} "
+                                  f"(in data.{split} of {self.path}); set it or pass --data")
+            return value
+        path = Path(VARIABLE.sub(expand, self.data[split])).expanduser()
+        return str(path if path.is_absolute() else (self.path.parent / path))
+
+
+def search_path() -> list[Path]:
+    folders = [Path(p) for p in os.environ.get(TASKS_ENV, "").split(os.pathsep) if p]
+    return folders + [Path.cwd() / "tasks"]
+
+
+def find(name: str) -> TaskFile | None:
+    for folder in search_path():
+        for suffix in SUFFIXES:
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                return load(path)
+    return None
+
+
+def available() -> list[str]:
+    names = {p.stem for folder in search_path() if folder.is_dir()
+             for p in folder.iterdir() if p.suffix in SUFFIXES}
+    return sorted(names)
+
+
+def load(path: Path) -> TaskFile:
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        else:
+            import yaml
+
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # a syntax error in the user's file: say where
+        raise NlpappError(f"cannot read task file {path}: {exc}".splitlines()[0]) from None
+    if not isinstance(raw, dict):
+        raise NlpappError(f"task file {path} must be a mapping of keys")
+    unknown = sorted(set(raw) - KEYS)
+    if unknown:
+        raise NlpappError(f"task file {path}: unknown key {unknown[0]!r}; the keys are: {', '.join(sorted(KEYS))}")
+    if "kind" not in raw:
+        raise NlpappError(f"task file {path}: missing 'kind' (a task kind, see nlpapp tasks)")
+    for key, kind in (("data", dict), ("columns", dict), ("options", dict), ("metrics", list), ("lora", dict)):
+        if key in raw and not isinstance(raw[key], kind):
+            raise NlpappError(f"task file {path}: '{key}' must be a {'mapping' if kind is dict else 'list'}")
+    bad_lora = sorted(set(raw.get("lora", {})) - LORA_KEYS)
+    if bad_lora:
+        raise NlpappError(f"task file {path}: unknown lora key {bad_lora[0]!r}; use {', '.join(sorted(LORA_KEYS))}")
+    return TaskFile(name=path.stem, path=path, kind=str(raw["kind"]), description=str(raw.get("description", "")),
+                    data={k: str(v) for k, v in raw.get("data", {}).items()},
+                    columns={k: str(v) for k, v in raw.get("columns", {}).items()},
+                    options=dict(raw.get("options", {})), metrics=[str(m) for m in raw.get("metrics", [])],
+                    model=raw.get("model"), lora=dict(raw.get("lora", {})))
