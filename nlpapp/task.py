@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Sequence
 
 from .errors import InputError, UnsupportedModelError
 from .model import Model, StreamCallback
-from .types import ModelFamily, TaskOption
+from .types import GenerationParams, ModelFamily, TaskOption
 
 
 @dataclasses.dataclass
@@ -133,9 +133,7 @@ def generation_options(max_new_tokens: int = 128, repetition_penalty: float = 1.
     )
 
 
-def generation_params(options: dict[str, Any]) -> "GenerationParams":
-    from .types import GenerationParams
-
+def generation_params(options: dict[str, Any]) -> GenerationParams:
     return GenerationParams(max_new_tokens=options.get("max_new_tokens", 128),
                             temperature=options.get("temperature", 0.0),
                             top_p=options.get("top_p", 1.0), seed=options.get("seed"),

@@ -60,7 +60,7 @@ def test_a_non_gguf_file_is_refused(runtime, tmp_path):
 def test_broken_gguf_leaves_no_cache_folder(runtime, tmp_path, nlpapp_home):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\0" * 64)
-    with pytest.raises(Exception):
+    with pytest.raises(ModelLoadError, match="cannot read GGUF file"):
         runtime.models.load(str(broken))
     assert list((nlpapp_home / "models").glob("broken-*")) == []
 

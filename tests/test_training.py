@@ -115,7 +115,7 @@ def test_classifier_from_an_encoder_keeps_its_head_and_labels(runtime, tiny_mode
     from safetensors.torch import load_file
 
     data = tmp_path / "reviews.csv"
-    data.write_text("review,stars\n" + "".join(f"i loved this wonderful book,good\nawful boring film,bad\n"
+    data.write_text("review,stars\n" + "".join("i loved this wonderful book,good\nawful boring film,bad\n"
                                                  for _ in range(8)))
     out = tmp_path / "topic"
     cfg = TrainConfig(task="sentiment", model=str(tiny_model("encoder")), data=[str(data)], output=str(out),
