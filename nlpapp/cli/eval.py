@@ -10,6 +10,7 @@ import click
 from ..declarative import TaskFile
 from ..task import TaskKind
 from ..types import LoadOptions
+from .. import runs
 from . import declared
 from .run import pop_task_options, task_option_params
 
@@ -54,10 +55,19 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
     common = dict(metrics=list(kw["metric_names"]) or None, columns=columns, options=options,
                   batch_size=kw["batch_size"], rounds=kw["rounds"], seed=kw["bootstrap_seed"])
-    if kw["compare"]:
-        report = compare(runtime, task.name, kw["data"], kw["compare"].split(","), model=kw["model"], **common)
-    else:
-        report = evaluate(runtime, task.name, kw["data"], model=kw["model"], adapter=kw["adapter"], **common)
+    config = {**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, "options": options,
+              "columns": columns, "task_file": str(task_file.path) if task_file else None}
+    with runs.recording("eval", task.name, config, [kw["data"]]) as record:
+        if kw["compare"]:
+            report = compare(runtime, task.name, kw["data"], kw["compare"].split(","), model=kw["model"], **common)
+            record.metrics = {f"{s['system']}:{name}": v for s in report["systems"] for name, v in s["scores"].items()}
+        else:
+            report = evaluate(runtime, task.name, kw["data"], model=kw["model"], adapter=kw["adapter"], **common)
+            record.metrics = report["scores"]
+            record.extra = {**runs.model_identity(runtime.models, report["model"], kw["adapter"]),
+                            "examples": report["examples"], "device": runtime.load_options.device}
+            record.save_predictions(report.get("predictions", []))
+    report["run"] = record.id
     if kw["as_json"]:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return

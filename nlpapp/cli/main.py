@@ -16,6 +16,7 @@ from ..plugins import PluginSet, load_plugins
 from .adapters import adapters
 from .eval import eval_command
 from .run import run
+from .runs import runs
 from .train import train
 
 
@@ -113,6 +114,7 @@ def _register_plugin_commands() -> None:
 cli.add_command(run)
 cli.add_command(adapters)
 cli.add_command(eval_command)
+cli.add_command(runs)
 cli.add_command(train)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .. import runs
 from ..errors import InputError, NlpappError
 from ..task import TaskKind
 from ..types import LoadOptions
@@ -123,24 +124,38 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
         click.echo(piece, nl=False)
 
     records = _records(task, kw["texts"], kw["input_path"], fields, columns)
-    with _progress(task, kw["input_path"]) as progress:
-        results = api.run(api.Runtime(STATE.plugins, load), task.name, records, model=kw["model"],
-                          adapter=kw["adapter"],
+    runtime = api.Runtime(STATE.plugins, load)
+    config = {**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, "options": options,
+              "columns": columns, "task_file": str(task_file.path) if task_file else None}
+    inputs = [kw["input_path"]] if kw["input_path"] and kw["input_path"] != "-" else []
+    with runs.recording("run", task.name, config, inputs) as record, _progress(task, kw["input_path"]) as progress:
+        results = api.run(runtime, task.name, records, model=kw["model"], adapter=kw["adapter"],
                           options=options, batch_size=kw["batch_size"],
                           stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
                           on_batch=progress.update if progress is not None else None)
+        record.extra = runs.model_identity(runtime.models, kw["model"] or task.default_model, kw["adapter"])
         if output_path is not None:
             written = _write_jsonl(output_path, results)
+            record.extra["outputs"] = written
+        else:
+            written = _print(task, results, kw["as_json"], streamed)
+            record.extra["outputs"] = written
     if output_path is not None:
         click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
-        return
+
+
+def _print(task: TaskKind, results: Any, as_json: bool, streamed: list[str]) -> int:
+    """Print each output; ``streamed`` fills while the first output is being generated."""
+    count = 0
     for item, output in results:
-        if kw["as_json"]:
+        if as_json:
             click.echo(json.dumps(_as_record(item, output), ensure_ascii=False))
         elif streamed:
             click.echo()  # the text is already on screen; end its line
         else:
             click.echo(task.render(output))
+        count += 1
+    return count
 
 
 def _progress(task: TaskKind, input_path: str | None):

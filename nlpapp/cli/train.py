@@ -5,6 +5,7 @@ Runs the same under ``torchrun --nproc-per-node N -m nlpapp train ...`` or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -14,6 +15,7 @@ import click
 from ..declarative import TaskFile
 from ..task import TaskKind
 from ..types import LoadOptions
+from .. import runs
 from . import declared
 from .run import pop_task_options, task_option_params
 
@@ -91,9 +93,16 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
         max_length=kw["max_length"], seed=kw["seed"], save_every=kw["save_every"],
         gradient_checkpointing=kw["gradient_checkpointing"], options=options, columns=columns)
     runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
-    manifest = train(runtime, config, resume=kw["resume"], overwrite=kw["overwrite"],
-                     load_options=runtime.load_options, show_progress=not kw["no_progress"])
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process reports
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process reports
+    with (runs.recording("train", task.name, config.as_dict(), config.data + config.eval_data) if main_process
+          else contextlib.nullcontext()) as record:
+        manifest = train(runtime, config, resume=kw["resume"], overwrite=kw["overwrite"],
+                         load_options=runtime.load_options, show_progress=not kw["no_progress"])
+        if record is not None:
+            record.metrics = manifest["metrics"]
+            record.extra = {"model": manifest["base_model"], "adapter": {"output": config.output,
+                                                                         "kind": manifest["kind"]}}
+    if not main_process:
         return
     if kw["as_json"]:
         click.echo(json.dumps(manifest, indent=2))

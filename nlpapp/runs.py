@@ -1,0 +1,194 @@
+"""Run records: every ``run``, ``train`` and ``eval`` writes a folder under
+``$NLPAPP_HOME/runs/`` with what it was given and what it gave — resolved config, library
+versions, the git commit, hashes of the data, model and adapter, metrics with their
+signatures and intervals, predictions (eval), timings and device.
+
+The record says ``running`` from the start and ``succeeded`` or ``failed`` (with the
+error) at the end, each state written atomically: a crashed run never looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import config as nlpapp_config
+from .errors import NlpappError, UnknownNameError
+
+RECORD = "run.json"
+PREDICTIONS = "predictions.jsonl"
+
+
+def runs_dir() -> Path:
+    return nlpapp_config.home() / "runs"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def file_hashes(paths: list[str]) -> dict[str, str]:
+    from .runtime.gguf import sha256_file
+
+    return {p: sha256_file(Path(p))[:16] for p in paths if Path(p).is_file()}
+
+
+@dataclass
+class RunRecord:
+    kind: str  # run | train | eval
+    task: str
+    config: dict[str, Any]
+    data_files: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # model identity, adapter, device, counts
+    unwritable: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return runs_dir() / self.id
+
+    def write(self, status: str, started: float, error: str | None = None) -> None:
+        """Write the record; a cache folder that cannot be written costs a warning, not the run."""
+        from . import log
+        from .runtime.atomic import atomic_file
+        from .training.adapters import versions
+
+        if self.unwritable:
+            return
+
+        document = {"id": self.id, "kind": self.kind, "task": self.task, "status": status, "error": error,
+                    "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+                    "seconds": round(time.time() - started, 3), "config": self.config,
+                    "data": file_hashes(self.data_files), "versions": versions(), "git_commit": git_commit(),
+                    "cwd": os.getcwd(), "metrics": self.metrics, **self.extra}
+        try:
+            with atomic_file(self.folder / RECORD) as handle:
+                handle.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        except OSError as exc:
+            self.unwritable = True
+            log.warn(f"cannot write the run record in {self.folder}: {exc.strerror or exc}")
+
+    def save_predictions(self, rows: list[dict[str, Any]]) -> None:
+        from .runtime.atomic import atomic_file
+
+        if self.unwritable:
+            return
+
+        with atomic_file(self.folder / PREDICTIONS) as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def recording(kind: str, task: str, config: dict[str, Any], data_files: list[str] | None = None
+              ) -> Iterator[RunRecord]:
+    """Mark the run running, then succeeded or failed (re-raising the error)."""
+    record = RunRecord(kind, task, config, list(data_files or []))
+    started = time.time()
+    record.write("running", started)
+    try:
+        yield record
+    except BaseException as exc:
+        record.write("failed", started, error=f"{type(exc).__name__}: {exc}")
+        raise
+    record.write("succeeded", started)
+
+
+def load(run_id: str) -> dict[str, Any]:
+    path = runs_dir() / run_id / RECORD
+    if not path.is_file():
+        known = [p.name for p in runs_dir().iterdir()] if runs_dir().is_dir() else []
+        raise UnknownNameError("run", run_id, known)
+    return json.loads(path.read_text())
+
+
+def all_runs() -> list[dict[str, Any]]:
+    if not runs_dir().is_dir():
+        return []
+    found = []
+    for folder in sorted(runs_dir().iterdir()):
+        with contextlib.suppress(OSError, ValueError):
+            found.append(json.loads((folder / RECORD).read_text()))
+    return found
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two runs: inputs (config, data, model, versions, commit) and
+    scores, with a warning where a score's signature differs (not comparable)."""
+    inputs = {}
+    for section in ("task", "config", "data", "model", "adapter", "versions", "git_commit", "device"):
+        flat_a, flat_b = _flatten(a.get(section), section), _flatten(b.get(section), section)
+        for key in sorted(set(flat_a) | set(flat_b)):
+            if flat_a.get(key) != flat_b.get(key):
+                inputs[key] = [flat_a.get(key), flat_b.get(key)]
+    scores = {}
+    metrics_a, metrics_b = a.get("metrics") or {}, b.get("metrics") or {}
+    for name in sorted(set(metrics_a) | set(metrics_b)):
+        sa, sb = metrics_a.get(name), metrics_b.get(name)
+        if not isinstance(sa, dict) or not isinstance(sb, dict):
+            scores[name] = {"a": sa, "b": sb}
+            continue
+        entry = {"a": sa.get("value"), "b": sb.get("value")}
+        if sa.get("signature") != sb.get("signature"):
+            entry["not_comparable"] = f"signatures differ: {sa.get('signature')} vs {sb.get('signature')}"
+        else:
+            entry["difference"] = sb["value"] - sa["value"]
+        scores[name] = entry
+    if not inputs and any("difference" in s and s["difference"] for s in scores.values()):
+        inputs["note"] = "no recorded input differs; the difference comes from something not recorded (hardware, threads)"
+    return {"a": a["id"], "b": b["id"], "inputs": inputs, "scores": scores}
+
+
+def require_comparable(report: dict[str, Any]) -> None:
+    bad = [name for name, s in report["scores"].items() if "not_comparable" in s]
+    if bad:
+        raise NlpappError(f"cannot compare {', '.join(bad)}: their signatures differ (see runs diff --json)")
+
+
+def model_identity(store: Any, spec: str | None, adapter: str | None) -> dict[str, Any]:
+    """What model (and adapter) a run used: the spec, the resolved path, and a hash of the
+    folder's config and weight files (names, sizes and config text: cheap, and different
+    for different weights in practice); for an adapter, its base fingerprint and data hash."""
+    import hashlib
+
+    identity: dict[str, Any] = {"model": {"spec": spec}}
+    with contextlib.suppress(Exception):  # identity is best effort; the run itself reports errors
+        resolved = store.resolve(spec) if spec else None
+        if resolved is not None:
+            folder = Path(resolved.path)
+            digest = hashlib.sha256()
+            if folder.is_dir():
+                for path in sorted(folder.iterdir()):
+                    if path.suffix in (".json", ".safetensors", ".bin", ".model", ".txt"):
+                        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+                        if path.name == "config.json":
+                            digest.update(path.read_bytes())
+            identity["model"] = {"spec": spec, "path": resolved.path, "hash": digest.hexdigest()[:16]}
+    if adapter:
+        from .training import adapters
+
+        manifest = adapters.read_manifest(adapters.resolve(adapter))
+        identity["adapter"] = {"name": adapter, "base_fingerprint": manifest["base_model"]["fingerprint"],
+                               "data_sha256": manifest["data"]["sha256"], "steps": manifest["metrics"]["steps"]}
+    return identity
