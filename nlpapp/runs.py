@@ -50,7 +50,9 @@ class RunRecord:
     task: str
     config: dict[str, Any]
     data_files: list[str] = field(default_factory=list)
-    id: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+    # sortable by creation time, microseconds included; the suffix keeps parallel runs apart
+    id: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f-")
+                    + uuid.uuid4().hex[:4])
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # model identity, adapter, device, counts
     unwritable: bool = False
