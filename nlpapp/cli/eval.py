@@ -12,7 +12,7 @@ from ..task import TaskKind
 from ..types import LoadOptions
 from .. import runs
 from . import declared
-from .run import pop_task_options, task_option_params
+from .run import pop_task_options, record_config, task_option_params
 
 
 def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]:
@@ -55,8 +55,7 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
     common = dict(metrics=list(kw["metric_names"]) or None, columns=columns, options=options,
                   batch_size=kw["batch_size"], rounds=kw["rounds"], seed=kw["bootstrap_seed"])
-    config = {**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, "options": options,
-              "columns": columns, "task_file": str(task_file.path) if task_file else None}
+    config = record_config(kw, options, columns, task_file)
     with runs.recording("eval", task.name, config, [kw["data"]]) as record:
         if kw["compare"]:
             report = compare(runtime, task.name, kw["data"], kw["compare"].split(","), model=kw["model"], **common)

@@ -125,8 +125,7 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
 
     records = _records(task, kw["texts"], kw["input_path"], fields, columns)
     runtime = api.Runtime(STATE.plugins, load)
-    config = {**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, "options": options,
-              "columns": columns, "task_file": str(task_file.path) if task_file else None}
+    config = record_config(kw, options, columns, task_file)
     inputs = [kw["input_path"]] if kw["input_path"] and kw["input_path"] != "-" else []
     with runs.recording("run", task.name, config, inputs) as record, _progress(task, kw["input_path"]) as progress:
         results = api.run(runtime, task.name, records, model=kw["model"], adapter=kw["adapter"],
@@ -134,14 +133,18 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
                           stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
                           on_batch=progress.update if progress is not None else None)
         record.extra = runs.model_identity(runtime.models, kw["model"] or task.default_model, kw["adapter"])
-        if output_path is not None:
-            written = _write_jsonl(output_path, results)
-            record.extra["outputs"] = written
-        else:
-            written = _print(task, results, kw["as_json"], streamed)
-            record.extra["outputs"] = written
+        written = (_write_jsonl(output_path, results) if output_path is not None
+                   else _print(task, results, kw["as_json"], streamed))
+        record.extra["outputs"] = written
     if output_path is not None:
         click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
+
+
+def record_config(kw: dict[str, Any], options: dict[str, Any], columns: dict[str, str],
+                  task_file: Any) -> dict[str, Any]:
+    """The resolved command-line options, as the run record keeps them."""
+    return {**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, "options": options,
+            "columns": columns, "task_file": str(task_file.path) if task_file else None}
 
 
 def _print(task: TaskKind, results: Any, as_json: bool, streamed: list[str]) -> int:
