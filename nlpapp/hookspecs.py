@@ -138,7 +138,3 @@ HOOK_NAMES = tuple(
     name for name, value in dict(globals()).items()
     if callable(value) and hasattr(value, PROJECT + "_spec")
 )
-
-
-def describe_api() -> dict[str, Any]:
-    return {"hook_api_version": HOOK_API_VERSION, "hooks": list(HOOK_NAMES)}

@@ -72,8 +72,3 @@ class Model:
         """Use adapter ``name`` for the next calls, or none with ``None``; no reload."""
         if name is not None:
             raise self._unsupported("load adapters")
-
-    def describe(self) -> dict[str, object]:
-        return {"name": self.name, "family": str(self.family), "model_type": self.model_type,
-                "device": self.device, "dtype": self.dtype,
-                "max_input_tokens": self.max_input_tokens, "labels": list(self.labels)}

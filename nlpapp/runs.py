@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import config as nlpapp_config
-from .errors import NlpappError, UnknownNameError
+from .errors import UnknownNameError
 
 RECORD = "run.json"
 PREDICTIONS = "predictions.jsonl"
@@ -160,12 +160,6 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     if not inputs and any("difference" in s and s["difference"] for s in scores.values()):
         inputs["note"] = "no recorded input differs; the difference comes from something not recorded (hardware, threads)"
     return {"a": a["id"], "b": b["id"], "inputs": inputs, "scores": scores}
-
-
-def require_comparable(report: dict[str, Any]) -> None:
-    bad = [name for name, s in report["scores"].items() if "not_comparable" in s]
-    if bad:
-        raise NlpappError(f"cannot compare {', '.join(bad)}: their signatures differ (see runs diff --json)")
 
 
 def model_identity(store: Any, spec: str | None, adapter: str | None) -> dict[str, Any]:
