@@ -50,18 +50,11 @@ def rouge_l(runtime: Runtime, rows: list[dict], adapter: str | None) -> tuple[fl
 
 def mean_loss(model, features: list[dict]) -> float:
     """Mean loss per target token of ``features`` (as the training loop evaluates)."""
-    import torch
-
-    from nlpapp.training.loop import collate, loss_sum, target_count
+    from nlpapp.training.loop import loss_totals
     from nlpapp.types import ModelFamily
 
-    total, count = 0.0, 0
-    with torch.inference_mode():
-        for i in range(0, len(features), 8):
-            chunk = features[i:i + 8]
-            batch = collate(chunk, model.tokenizer.pad_token_id)
-            total += float(loss_sum(model.hf_model, batch, ModelFamily.CAUSAL_LM))
-            count += sum(target_count(f, ModelFamily.CAUSAL_LM) for f in chunk)
+    total, count = loss_totals(model.hf_model, features, ModelFamily.CAUSAL_LM, model.tokenizer.pad_token_id,
+                               model.device)
     return total / count
 
 

@@ -147,7 +147,7 @@ def perplexity_report(runtime: Any, task: TaskKind, data_path: str, model: str |
                       adapter: str | None) -> dict[str, Any]:
     """Perplexity of a causal LM on raw text, over blocks of the model's window."""
     from ..training.features import lm_blocks
-    from ..training.loop import collate, loss_sum, target_count
+    from ..training.loop import loss_totals
     from ..training.trainer import expand_files, read_texts
     from ..types import ModelFamily
 
@@ -156,16 +156,9 @@ def perplexity_report(runtime: Any, task: TaskKind, data_path: str, model: str |
         raise NlpappError(f"perplexity needs a causal language model; {loaded.name!r} is a {loaded.family}")
     block = min(loaded.max_input_tokens or 1024, 1024)
     blocks = lm_blocks(loaded.tokenizer, read_texts(expand_files([data_path], "--data")), block)
-    import torch
-
-    total, count = 0.0, 0
     started = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(blocks), 4):
-            chunk = blocks[i:i + 4]
-            batch = {k: v.to(loaded.device) for k, v in collate(chunk, loaded.tokenizer.pad_token_id).items()}
-            total += float(loss_sum(loaded.hf_model, batch, ModelFamily.CAUSAL_LM))
-            count += sum(target_count(f, ModelFamily.CAUSAL_LM) for f in chunk)
+    total, count = loss_totals(loaded.hf_model, blocks, ModelFamily.CAUSAL_LM, loaded.tokenizer.pad_token_id,
+                               loaded.device, batch_size=4)
     return {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
             "examples": len(blocks), "seconds": time.perf_counter() - started, "bootstrap_rounds": 0,
             "scores": {"perplexity": {"value": math.exp(total / count), "ci95": None, "metric": "perplexity",

@@ -87,6 +87,25 @@ def loss_sum(model: Any, batch: dict[str, Any], family: ModelFamily) -> Any:
     return F.cross_entropy(out.logits.float(), batch["labels"], reduction="sum")
 
 
+def loss_totals(model: Any, features: list[dict[str, Any]], family: ModelFamily, pad_id: int, device: str,
+                batch_size: int = 8, autocast: Any = None) -> tuple[float, int]:
+    """Summed loss and target count of ``features`` under ``inference_mode``: divide for
+    the mean loss per target (its exponential is the perplexity)."""
+    import contextlib
+
+    import torch
+
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(features), batch_size):
+            chunk = features[start:start + batch_size]
+            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            with autocast() if autocast else contextlib.nullcontext():
+                total += float(loss_sum(model, batch, family))
+            count += sum(target_count(f, family) for f in chunk)
+    return total, count
+
+
 class TrainingLoop:
     def __init__(self, config: TrainConfig, model: Any, family: ModelFamily, pad_id: int,
                  train: list[dict[str, Any]], evaluation: list[dict[str, Any]], world: World,
@@ -198,18 +217,10 @@ class TrainingLoop:
 
     def evaluate(self) -> dict[str, float]:
         """Mean loss per target over the evaluation features (perplexity for language models)."""
-        import torch
-
         self.model.eval()
-        total, count = 0.0, 0
-        mine = list(range(len(self.evaluation)))[self.world.rank::self.world.size]
-        with torch.inference_mode():
-            for start in range(0, len(mine), self.config.batch_size):
-                chunk = [self.evaluation[i] for i in mine[start:start + self.config.batch_size]]
-                batch = {k: v.to(self.device) for k, v in collate(chunk, self.pad_id).items()}
-                with self._autocast():
-                    total += float(loss_sum(self.model, batch, self.family))
-                count += sum(target_count(f, self.family) for f in chunk)
+        mine = self.evaluation[self.world.rank::self.world.size]
+        total, count = loss_totals(self.model, mine, self.family, self.pad_id, self.device,
+                                   self.config.batch_size, self._autocast)
         self.model.train()
         total, count = self._all_reduce(total), self._all_reduce(count)
         loss = total / max(count, 1)
