@@ -2,7 +2,7 @@
 
     python bench/defaults_quality.py [--data ../shared/data]
 
-Samples written for this project live in bench/samples/; the Reuters headline task reads
+Samples written for this project ship with the task plugins (nlpapp datasets); the Reuters headline task reads
 the shared data folder and is skipped when it is absent. Prints a table and writes
 bench/results/defaults-quality-<date>.json with scores, speed and sample outputs."""
 
@@ -18,6 +18,13 @@ from pathlib import Path
 from nlpapp.api import Runtime, run
 
 HERE = Path(__file__).parent
+
+
+def sample(task: str):
+    """The small hand-written sample dataset a task plugin ships (e.g. ``qa-sample``)."""
+    from nlpapp.datasets import packaged_jsonl
+
+    return packaged_jsonl(f"nlpapp_{task}", "data/sample.jsonl")()
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
@@ -39,7 +46,7 @@ def predict(runtime: Runtime, task: str, model: str, records: list[dict], **opti
 
 
 def sentiment(runtime: Runtime) -> list[dict]:
-    rows = read_jsonl(HERE / "samples" / "sentiment.jsonl")
+    rows = list(sample("sentiment"))
     outs, seconds = predict(runtime, "sentiment", "minilm", [{"text": r["text"]} for r in rows])
     correct = sum(o.label == r["label"] for o, r in zip(outs, rows))
     return [{"task": "sentiment", "model": "minilm", "metric": "accuracy", "n": len(rows),
@@ -48,7 +55,7 @@ def sentiment(runtime: Runtime) -> list[dict]:
 
 
 def qa(runtime: Runtime) -> list[dict]:
-    rows = read_jsonl(HERE / "samples" / "qa.jsonl")
+    rows = list(sample("qa"))
     results = []
     for model in ("smollm2", "qwen-coder"):
         outs, seconds = predict(runtime, "qa", model, [{"question": r["question"], "context": r["context"]}
@@ -65,12 +72,12 @@ def qa(runtime: Runtime) -> list[dict]:
 def translation(runtime: Runtime) -> list[dict]:
     import sacrebleu
 
-    rows = read_jsonl(HERE / "samples" / "translation.jsonl")
+    rows = list(sample("translation"))
     results = []
     for model in ("smollm2", "qwen-coder"):
         outs, seconds = predict(runtime, "translation", model, [{"text": r["text"]} for r in rows],
                                 source_lang="en", target_lang="fr", max_new_tokens=64)
-        hyps, refs = [o.translation for o in outs], [[r["reference"] for r in rows]]
+        hyps, refs = [o.translation for o in outs], [[r["translation"] for r in rows]]
         results.append({"task": "translation en-fr", "model": model, "metric": "chrF / BLEU",
                         "n": len(rows), "score": sacrebleu.corpus_chrf(hyps, refs).score,
                         "bleu": sacrebleu.corpus_bleu(hyps, refs).score, "items_per_s": len(rows) / seconds,

@@ -23,7 +23,14 @@ import torch
 from nlpapp.api import Runtime, run
 
 HERE = Path(__file__).parent
-SENTENCES = [json.loads(line)["text"] for line in (HERE / "samples" / "sentiment.jsonl").read_text().splitlines()]
+
+
+def sample(task: str):
+    """The small hand-written sample dataset a task plugin ships (e.g. ``qa-sample``)."""
+    from nlpapp.datasets import packaged_jsonl
+
+    return packaged_jsonl(f"nlpapp_{task}", "data/sample.jsonl")()
+SENTENCES = [r["text"] for r in sample("sentiment")]
 
 
 def plain_generate(model, prompts: list[str], max_new_tokens: int) -> list[str]:
@@ -60,8 +67,8 @@ def workloads(runtime: Runtime, quick: bool):
     n_small = 4 if quick else 8
     sentences = SENTENCES * (1 if quick else 4)
     articles = [s * 3 for s in SENTENCES[:n_small]]
-    qa_rows = [json.loads(line) for line in (HERE / "samples" / "qa.jsonl").read_text().splitlines()][:n_small]
-    mt_rows = [json.loads(line) for line in (HERE / "samples" / "translation.jsonl").read_text().splitlines()][:n_small]
+    qa_rows = list(sample("qa"))[:n_small]
+    mt_rows = list(sample("translation"))[:n_small]
     yield ("sentiment", "minilm", [{"text": s} for s in sentences], {},
            lambda m, rs: plain_sentiment(m, [r["text"] for r in rs], centroids), (1, 32))
     yield ("generation", "smollm2", [{"prompt": s} for s in SENTENCES[:n_small]],

@@ -101,7 +101,7 @@ def topic_rows(path: Path) -> list[dict]:
 def topics(runtime: Runtime, data: Path, work: Path, quick: bool) -> dict:
     train_rows, dev_rows = topic_rows(data / "reuters" / "train.jsonl"), topic_rows(data / "reuters" / "dev.jsonl")
     zero_shot_labels = ("acq=a company acquires or merges with another company; takeover bid for shares,"
-                        "crude=crude oil prices, production, OPEC and petroleum")
+                        "crude=crude oil prices; oil production; OPEC and petroleum")
     records = [(str(i), {"text": r["text"]}) for i, r in enumerate(dev_rows)]
     zero = [o.label for _, o in run(runtime, "sentiment", records, model="minilm",
                                     options={"labels": zero_shot_labels})]

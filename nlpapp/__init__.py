@@ -11,13 +11,13 @@ from .log import warn
 from .model import Model
 from .task import TaskKind
 from .types import (AdapterPreset, DatasetSpec, GenerationParams, LoadOptions, MetricSpec,
-                    ModelFamily, ModelPreset, Span, TaskOption)
+                    ModelFamily, ModelPreset, Span, TaskFolder, TaskOption)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "HOOK_API_VERSION", "AdapterPreset", "DatasetSpec", "GenerationParams", "InputError",
     "LoadOptions", "MetricSpec", "Model", "ModelFamily", "ModelLoadError", "ModelPreset",
-    "NlpappError", "Span", "TaskKind", "TaskOption", "UnknownNameError", "UnsupportedModelError",
+    "NlpappError", "Span", "TaskFolder", "TaskKind", "TaskOption", "UnknownNameError", "UnsupportedModelError",
     "hookimpl", "warn", "__version__",
 ]

@@ -1,10 +1,11 @@
 """Declarative tasks: a YAML or TOML file that binds a task kind to a dataset, columns,
 options (prompt settings), metrics, a default model and LoRA settings, so a task variant
 is a file, not code. ``nlpapp run|train|eval NAME`` finds ``NAME.yaml`` (or ``.yml``,
-``.toml``) in ``$NLPAPP_TASKS`` (folders separated by ``:``), then ``./tasks``.
+``.toml``) in ``$NLPAPP_TASKS`` (folders separated by ``:``), then ``./tasks``, then the
+folders plugins register (``register_task_folders``).
 
-Data paths may use ``${VAR}`` or ``${VAR:-default}``, so a task can point at data that
-lives outside the repository."""
+Data may name a registered dataset, or a path that uses ``${VAR}`` or ``${VAR:-default}``,
+so a task can point at data that lives outside the repository."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Sequence
 
 from .errors import NlpappError
 
@@ -36,11 +37,13 @@ class TaskFile:
     model: str | None = None
     lora: dict[str, Any] = field(default_factory=dict)
 
-    def data_path(self, split: str) -> str:
-        """The file for ``split`` with variables expanded, relative paths taken from the
-        task file's folder."""
+    def data_path(self, split: str, datasets: Collection[str] = ()) -> str:
+        """The data for ``split``: a name in ``datasets`` (the registered ones) as it is, else
+        a file with variables expanded, relative paths taken from the task file's folder."""
         if split not in self.data:
             raise NlpappError(f"task file {self.path} has no data.{split}; pass --data")
+        if self.data[split] in datasets:
+            return self.data[split]
         def expand(match: re.Match) -> str:
             value = os.environ.get(match.group(1)) or match.group(2)
             if value is None:
@@ -51,13 +54,13 @@ class TaskFile:
         return str(path if path.is_absolute() else (self.path.parent / path))
 
 
-def search_path() -> list[Path]:
+def search_path(plugin_folders: Sequence[str] = ()) -> list[Path]:
     folders = [Path(p) for p in os.environ.get(TASKS_ENV, "").split(os.pathsep) if p]
-    return folders + [Path.cwd() / "tasks"]
+    return folders + [Path.cwd() / "tasks"] + [Path(p) for p in plugin_folders]
 
 
-def find(name: str) -> TaskFile | None:
-    for folder in search_path():
+def find(name: str, plugin_folders: Sequence[str] = ()) -> TaskFile | None:
+    for folder in search_path(plugin_folders):
         for suffix in SUFFIXES:
             path = folder / f"{name}{suffix}"
             if path.is_file():
@@ -65,8 +68,8 @@ def find(name: str) -> TaskFile | None:
     return None
 
 
-def available() -> list[str]:
-    names = {p.stem for folder in search_path() if folder.is_dir()
+def available(plugin_folders: Sequence[str] = ()) -> list[str]:
+    names = {p.stem for folder in search_path(plugin_folders) if folder.is_dir()
              for p in folder.iterdir() if p.suffix in SUFFIXES}
     return sorted(names)
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .model import Model
     from .task import TaskKind
     from .training.config import TrainConfig
-    from .types import AdapterPreset, DatasetSpec, LoadOptions, MetricSpec, ModelPreset
+    from .types import AdapterPreset, DatasetSpec, LoadOptions, MetricSpec, ModelPreset, TaskFolder
 
 PROJECT = "nlpapp"
 HOOK_API_VERSION = 1  # bumped when a hook's signature changes incompatibly
@@ -52,6 +52,16 @@ def register_datasets(register: Callable[["DatasetSpec"], None]) -> None:
     """Register named datasets (``DatasetSpec``) for a task kind.
 
     Fires when a runtime is built. Returns nothing.
+    """
+
+
+@hookspec
+def register_task_folders(register: Callable[["TaskFolder"], None]) -> None:
+    """Register folders of declarative task files (``TaskFolder``) that a plugin ships.
+
+    Fires when a runtime is built. ``register(folder)`` adds ``folder.path`` to the places
+    ``nlpapp run|train|eval NAME`` looks for ``NAME.yaml`` or ``NAME.toml``, after
+    ``$NLPAPP_TASKS`` and ``./tasks``. Returns nothing.
     """
 
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from .errors import DuplicateNameError, NlpappError, UnknownNameError
 from .task import TaskKind
-from .types import AdapterPreset, DatasetSpec, MetricSpec, ModelPreset
+from .types import AdapterPreset, DatasetSpec, MetricSpec, ModelPreset, TaskFolder
 
 T = TypeVar("T")
 
@@ -78,11 +78,12 @@ class Registries:
     metrics: Registry[MetricSpec] = field(default_factory=lambda: Registry("metric", MetricSpec))
     adapters: Registry[AdapterPreset] = field(
         default_factory=lambda: Registry("adapter preset", AdapterPreset))
+    task_folders: Registry[TaskFolder] = field(default_factory=lambda: Registry("task folder", TaskFolder))
 
     def by_hook(self) -> dict[str, Registry]:
         return {"register_task_kinds": self.tasks, "register_models": self.models,
                 "register_datasets": self.datasets, "register_metrics": self.metrics,
-                "register_adapters": self.adapters}
+                "register_adapters": self.adapters, "register_task_folders": self.task_folders}
 
     def registered_by(self, plugin: str) -> dict[str, list[str]]:
         return {reg.kind: names for reg in self.by_hook().values()

@@ -24,6 +24,7 @@ from .errors import UnknownNameError
 
 RECORD = "run.json"
 PREDICTIONS = "predictions.jsonl"
+REPORTED_KINDS = ("eval", "train")  # the kinds with scores or a loss curve to show
 
 
 def runs_dir() -> Path:
@@ -39,9 +40,11 @@ def git_commit() -> str | None:
 
 
 def file_hashes(paths: list[str]) -> dict[str, str]:
+    """The start of each file's sha256; a registered dataset's name is kept, marked "not a file"."""
     from .runtime.gguf import sha256_file
 
-    return {p: sha256_file(Path(p))[:16] for p in paths if Path(p).is_file()}
+    return {p: sha256_file(Path(p))[:16] if Path(p).is_file() else "not a file" for p in paths
+            if p != "-"}
 
 
 @dataclass
@@ -56,6 +59,7 @@ class RunRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # model identity, adapter, device, counts
     unwritable: bool = False
+    report: Path | None = None  # report.html, once written
 
     @property
     def folder(self) -> Path:
@@ -106,6 +110,19 @@ def recording(kind: str, task: str, config: dict[str, Any], data_files: list[str
         record.write("failed", started, error=f"{type(exc).__name__}: {exc}")
         raise
     record.write("succeeded", started)
+    if kind in REPORTED_KINDS and not record.unwritable:
+        record.report = write_report(record.folder)
+
+
+def write_report(folder: Path) -> Path | None:
+    """The run's HTML and Markdown reports; a report that cannot be drawn costs a warning."""
+    from . import log, reports
+
+    try:
+        return reports.write(folder)
+    except Exception as exc:  # the run itself succeeded; say why its report is missing
+        log.warn(f"cannot write the report in {folder}: {type(exc).__name__}: {exc}")
+        return None
 
 
 def load(run_id: str) -> dict[str, Any]:

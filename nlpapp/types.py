@@ -49,6 +49,14 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class TaskFolder:
+    """A folder of declarative task files (``NAME.yaml`` or ``NAME.toml``) shipped by a plugin."""
+
+    name: str  # a label for listings, e.g. "translation examples"
+    path: str
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """A metric: ``compute(predictions, references)`` with one prediction string and a list
     of reference strings per example, returning a ``nlpapp.evaluation.metrics.MetricResult``

@@ -72,6 +72,12 @@ def test_classification_accuracy_and_macro_f1():
     assert metrics.confusion(predictions, [g[0] for g in gold]) == {"pos": {"pos": 2}, "neg": {"pos": 1, "neg": 2}}
 
 
+def test_a_resample_missing_a_class_averages_over_the_classes_it_has():
+    result = metrics.classification(["acq", "acq", "crude"], [["acq"], ["acq"], ["crude"]])
+    assert result.resample([0, 1, 0])["macro_f1"] == 100.0  # no crude drawn: not a crude F1 of 0
+    assert result.resample([0, 2, 2])["macro_f1"] == 100.0
+
+
 def test_bootstrap_interval_contains_the_estimate_and_is_repeatable():
     result = metrics.rouge(HYPS * 4, [[r] for r in REFS * 4])
     cis = bootstrap.intervals(result.resample, len(HYPS) * 4, rounds=200, seed=1)

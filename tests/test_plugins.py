@@ -24,7 +24,7 @@ def test_builtin_plugins_load_through_entry_points(fake_plugin_site):
     assert BUILTIN <= loaded
     assert plugins.registries.tasks.names() == ["generation", "qa", "sentiment", "summarization", "translation"]
     assert plugins.registries.tasks.plugin_of("qa") == "qa"
-    assert plugins.plugins["qa"].registered == {"task": ["qa"], "metric": ["squad"]}
+    assert plugins.plugins["qa"].registered == {"task": ["qa"], "dataset": ["qa-sample"], "metric": ["squad"]}
     assert plugins.plugins["qa"].version == "0.1.0"
 
 

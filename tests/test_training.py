@@ -249,7 +249,7 @@ def test_bad_inputs_are_one_line_user_errors(runtime, tiny_model, gen_data, tmp_
     model = tiny_model("causal-lm")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(NlpappError, match="no training examples"):
+    with pytest.raises(NlpappError, match="no records"):
         train(runtime, config(model, str(empty), tmp_path / "x"), show_progress=False)
     with pytest.raises(NlpappError, match="missing target field 'response'"):
         train(runtime, config(model, write_jsonl(tmp_path / "nt.jsonl", [{"prompt": "a"}]), tmp_path / "x"),

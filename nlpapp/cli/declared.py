@@ -21,10 +21,23 @@ def resolve(name: str) -> tuple[Any, TaskFile | None]:
     registry = STATE.plugins.registries.tasks
     if name in registry:
         return registry.get(name), None
-    task_file = declarative.find(name)
+    task_file = declarative.find(name, plugin_folders())
     if task_file is None:
-        raise UnknownNameError("task", name, registry.names() + declarative.available())
+        raise UnknownNameError("task", name, registry.names() + declarative.available(plugin_folders()))
     return registry.get(task_file.kind), task_file
+
+
+def plugin_folders() -> list[str]:
+    from .main import STATE
+
+    return [folder.path for folder in STATE.plugins.registries.task_folders]
+
+
+def data(task_file: TaskFile, split: str) -> str:
+    """The task file's data for ``split``: a registered dataset name or a file path."""
+    from .main import STATE
+
+    return task_file.data_path(split, STATE.plugins.registries.datasets.names())
 
 
 def names(trainable_only: bool = False) -> list[str]:
@@ -33,7 +46,7 @@ def names(trainable_only: bool = False) -> list[str]:
 
     registry = STATE.plugins.registries.tasks
     kinds = [t.name for t in registry if t.target_fields or not trainable_only]
-    return sorted(set(kinds) | set(declarative.available()))
+    return sorted(set(kinds) | set(declarative.available(plugin_folders())))
 
 
 def from_file(kw: dict[str, Any], task_file: TaskFile | None, defaults: dict[str, Any]) -> None:

@@ -18,7 +18,8 @@ from .run import pop_task_options, record_config, task_option_params
 def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]:
     O = click.Option
     return [
-        O(["--data"], required=task_file is None, metavar="FILE", help="Labelled examples (.jsonl/.csv/.tsv; .txt for perplexity)."),
+        O(["--data"], required=task_file is None, metavar="FILE|DATASET",
+          help="Labelled examples: a .jsonl/.csv/.tsv file or a registered dataset (nlpapp datasets); .txt for perplexity."),
         O(["-m", "--model"], metavar="SPEC", help=f"Model [default: {task.default_model}, or the adapter's base]."),
         O(["-a", "--adapter"], metavar="NAME|DIR", help="Evaluate with this adapter."),
         O(["--metric", "metric_names"], multiple=True,
@@ -43,7 +44,7 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     from .main import STATE
 
     if task_file is not None:
-        declared.from_file(kw, task_file, {"data": lambda: task_file.data_path("eval"), "model": task_file.model,
+        declared.from_file(kw, task_file, {"data": lambda: declared.data(task_file, "eval"), "model": task_file.model,
                                            "metric_names": tuple(task_file.metrics) or None,
                                            **declared.option_defaults(task_file)})
     options = pop_task_options(task, kw)
@@ -60,6 +61,8 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
         if kw["compare"]:
             report = compare(runtime, task.name, kw["data"], kw["compare"].split(","), model=kw["model"], **common)
             record.metrics = {f"{s['system']}:{name}": v for s in report["systems"] for name, v in s["scores"].items()}
+            record.extra = {"examples": report["examples"], "paired_p_values": report["paired_p_values"],
+                            "device": runtime.load_options.device}
         else:
             report = evaluate(runtime, task.name, kw["data"], model=kw["model"], adapter=kw["adapter"], **common)
             record.metrics = report["scores"]
@@ -67,10 +70,13 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
                             "examples": report["examples"], "device": runtime.load_options.device}
             record.save_predictions(report.get("predictions", []))
     report["run"] = record.id
+    report["report"] = str(record.report) if record.report else None
     if kw["as_json"]:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     click.echo(render(report))
+    if record.report:
+        click.echo(f"report: {record.report}")
 
 
 def _rows(scores: dict[str, dict[str, Any]]) -> list[str]:

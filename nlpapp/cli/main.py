@@ -89,6 +89,19 @@ def models(as_json: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def datasets(as_json: bool) -> None:
+    """List registered datasets (usable as --data NAME or --input NAME)."""
+    from ..datasets import describe
+
+    rows = describe(STATE.plugins.registries)
+    if as_json:
+        return echo_json(rows)
+    click.echo(_table([[r["name"], r["task"], r["plugin"], r["description"]] for r in rows],
+                      ["DATASET", "TASK", "PLUGIN", "DESCRIPTION"]))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json: bool) -> None:
     """List plugins: version, status, hooks and what each registered."""
     infos = [info.as_dict() for info in STATE.plugins.plugins.values()]

@@ -22,7 +22,7 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
     params: list[click.Parameter] = [
         click.Argument(["texts"], nargs=-1),
         click.Option(["-i", "--input", "input_path"], metavar="FILE",
-                     help="Read inputs from a .jsonl, .csv, .tsv or .txt file ('-' for stdin)."),
+                     help="Read inputs from a .jsonl, .csv, .tsv or .txt file ('-' for stdin), or a registered dataset."),
         click.Option(["-o", "--output", "output_path"], metavar="FILE",
                      help="Write predictions as JSONL, replacing FILE only when all succeed."),
         click.Option(["--text-column"], metavar="NAME",
@@ -69,8 +69,9 @@ def pop_task_options(task: TaskKind, kw: dict[str, Any], training: bool = False)
     return {opt.name: kw.pop(f"opt_{opt.name}") for opt in task_options(task, training)}
 
 
-def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
+def _records(registries: Any, task: TaskKind, texts: tuple[str, ...], input_path: str | None,
              fields: dict[str, str | None], columns: dict[str, str]):
+    from .. import datasets
     from ..runtime.records import read_records
 
     main_field = task.input_fields[0]
@@ -78,7 +79,7 @@ def _records(task: TaskKind, texts: tuple[str, ...], input_path: str | None,
     if input_path is not None:
         if texts:
             raise InputError("give inputs either as arguments or with --input, not both")
-        for where, record in read_records(input_path, main_field, columns):
+        for where, record in datasets.open_records(registries, task, input_path, columns):
             yield where, {**record, **constants}
         return
     if texts:
@@ -123,11 +124,17 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
         streamed.append(piece)
         click.echo(piece, nl=False)
 
-    records = _records(task, kw["texts"], kw["input_path"], fields, columns)
+    records = _records(STATE.plugins.registries, task, kw["texts"], kw["input_path"], fields, columns)
+    total = None
+    if kw["input_path"] not in (None, "-"):  # check the whole file before loading a model
+        from .. import datasets
+
+        total = datasets.validate(records, task.make_input, kw["input_path"])
+        records = _records(STATE.plugins.registries, task, kw["texts"], kw["input_path"], fields, columns)
     runtime = api.Runtime(STATE.plugins, load)
     config = record_config(kw, options, columns, task_file)
     inputs = [kw["input_path"]] if kw["input_path"] and kw["input_path"] != "-" else []
-    with runs.recording("run", task.name, config, inputs) as record, _progress(task, kw["input_path"]) as progress:
+    with runs.recording("run", task.name, config, inputs) as record, _progress(task, total) as progress:
         results = api.run(runtime, task.name, records, model=kw["model"], adapter=kw["adapter"],
                           options=options, batch_size=kw["batch_size"],
                           stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
@@ -161,17 +168,15 @@ def _print(task: TaskKind, results: Any, as_json: bool, streamed: list[str]) -> 
     return count
 
 
-def _progress(task: TaskKind, input_path: str | None):
+def _progress(task: TaskKind, total: int | None):
     """A progress bar on stderr for file inputs (tqdm hides it when stderr is not a terminal)."""
     import contextlib
 
-    if not input_path or input_path == "-":
+    if total is None:
         return contextlib.nullcontext()
     from tqdm import tqdm
 
-    from ..runtime.records import count_records
-
-    return tqdm(total=count_records(input_path), unit="item", file=sys.stderr, disable=None, desc=task.name)
+    return tqdm(total=total, unit="item", file=sys.stderr, disable=None, desc=task.name)
 
 
 def _as_record(item: Any, output: Any) -> dict[str, Any]:

@@ -38,6 +38,21 @@ def show(run_id: str) -> None:
 
 
 @runs.command()
+@click.argument("run_id")
+@click.option("--markdown", is_flag=True, help="Print the Markdown report instead of the HTML report's path.")
+def report(run_id: str, markdown: bool) -> None:
+    """Write (again) a run's report.html and report.md, and print where."""
+    from .. import reports, runs as records
+    from ..errors import NlpappError
+
+    records.load(run_id)  # an unknown id fails here, with a did-you-mean
+    path = records.write_report(records.runs_dir() / run_id)
+    if path is None:
+        raise NlpappError(f"could not write the report of run {run_id} (see the warning above)")
+    click.echo((path.parent / reports.MARKDOWN).read_text() if markdown else str(path))
+
+
+@runs.command()
 @click.argument("run_a")
 @click.argument("run_b")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

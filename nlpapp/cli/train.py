@@ -71,8 +71,8 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
         lora = task_file.lora
         targets = lora.get("target_modules")
         declared.from_file(kw, task_file, {
-            "data": None if kw["more_data"] else (lambda: (task_file.data_path("train"),)),
-            "eval_data": (lambda: (task_file.data_path("eval"),)) if "eval" in task_file.data else None,
+            "data": None if kw["more_data"] else (lambda: (declared.data(task_file, "train"),)),
+            "eval_data": (lambda: (declared.data(task_file, "eval"),)) if "eval" in task_file.data else None,
             "model": task_file.model, "lora_r": lora.get("r"), "lora_alpha": lora.get("alpha"),
             "lora_dropout": lora.get("dropout"),
             "target_modules": ",".join(targets) if isinstance(targets, list) else targets,
@@ -105,11 +105,14 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     if not main_process:
         return
     if kw["as_json"]:
-        click.echo(json.dumps(manifest, indent=2))
+        click.echo(json.dumps({**manifest, "run": record.id, "report": str(record.report) if record.report else None},
+                              indent=2))
         return
     metrics = manifest["metrics"]
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
     click.echo(f"wrote {manifest['kind']} adapter to {config.output} ({metrics['steps']} steps; {shown})")
+    if record.report:
+        click.echo(f"report: {record.report}")
 
 
 class TrainGroup(click.Group):

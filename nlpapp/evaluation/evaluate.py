@@ -5,40 +5,43 @@ adds paired-bootstrap p-values."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ..errors import InputError, NlpappError
+from .. import datasets
+from ..errors import NlpappError
 from ..task import TaskKind
 from . import bootstrap
 
 
 @dataclass
-class Labelled:
-    inputs: list[Any]
-    references: list[list[str]]
+class LabelledSource:
+    """Labelled examples from a file or a registered dataset, validated whole up front and
+    then streamed once per system: only predictions and references are held in memory
+    (corpus metrics and the bootstrap need them), never the inputs. Stdin is read once and kept."""
 
+    runtime: Any
+    task: TaskKind
+    spec: str
+    columns: dict[str, str]
 
-def read_labelled(task: TaskKind, path: str, columns: dict[str, str]) -> Labelled:
-    from ..runtime.records import read_records
+    def __post_init__(self) -> None:
+        if not self.task.target_fields:
+            raise NlpappError(f"task {self.task.name!r} has no reference field to evaluate against")
+        self._buffered = list(self._open()) if self.spec == "-" else None
+        self.count = datasets.validate(self.records(), datasets.check_labelled(self.task), self._name())
 
-    if not task.target_fields:
-        raise NlpappError(f"task {task.name!r} has no reference field to evaluate against")
-    field = task.target_fields[0]
-    inputs, references = [], []
-    for where, record in read_records(path, task.input_fields[0], columns):
-        value = record.get(field)
-        refs = value if isinstance(value, list) else [value] if value is not None else []
-        refs = [str(r) for r in refs if str(r).strip()]
-        if not refs:
-            raise InputError(f"{where}: no reference in field {field!r} (map it with --columns {field}=COLUMN)")
-        inputs.append(task.make_input(record, where))
-        references.append(refs)
-    if not inputs:
-        raise InputError(f"no examples in {path}")
-    return Labelled(inputs, references)
+    def _name(self) -> str:
+        return "stdin" if self.spec == "-" else self.spec
+
+    def _open(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return datasets.open_records(self.runtime.registries, self.task, self.spec, self.columns)
+
+    def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter(self._buffered) if self._buffered is not None else self._open()
 
 
 def score(runtime: Any, metric_names: list[str], predictions: list[str], references: list[list[str]],
@@ -57,20 +60,26 @@ def score(runtime: Any, metric_names: list[str], predictions: list[str], referen
     return results, resamplers
 
 
-def predict(runtime: Any, task: TaskKind, data: Labelled, model: str | None, adapter: str | None,
-            options: dict[str, Any], batch_size: int) -> tuple[list[Any], float]:
+def predict(runtime: Any, task: TaskKind, data: LabelledSource, model: str | None, adapter: str | None,
+            options: dict[str, Any], batch_size: int, label: str = "") -> tuple[list[str], list[list[str]], float]:
+    """Stream the examples through the task; return prediction texts, references and seconds."""
+    from tqdm import tqdm
+
     from ..api import run
 
+    references: list[list[str]] = []
+
+    def records() -> Iterator[tuple[str, dict[str, Any]]]:
+        for where, record in data.records():
+            references.append(datasets.references(task, record, where))
+            yield where, record
+
     started = time.perf_counter()
-    outputs = [o for _, o in run(runtime, task.name, [(str(i), _as_record(x)) for i, x in enumerate(data.inputs)],
-                                 model=model, adapter=adapter, options=options, batch_size=batch_size)]
-    return outputs, time.perf_counter() - started
-
-
-def _as_record(item: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(item)
+    with tqdm(total=data.count, unit="example", file=sys.stderr, disable=None, desc=label or task.name) as bar:
+        predictions = [task.prediction_text(o) for _, o in run(
+            runtime, task.name, records(), model=model, adapter=adapter, options=options, batch_size=batch_size,
+            on_batch=bar.update)]
+    return predictions, references, time.perf_counter() - started
 
 
 def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None = None, adapter: str | None = None,
@@ -84,17 +93,16 @@ def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None 
     if names == ["perplexity"]:
         return perplexity_report(runtime, task, data_path, model, adapter)
     _check_metrics(runtime, names)
-    data = read_labelled(task, data_path, columns or {})
-    outputs, seconds = predict(runtime, task, data, model, adapter, options or {}, batch_size)
-    predictions = [task.prediction_text(o) for o in outputs]
-    scores, _ = score(runtime, names, predictions, data.references, rounds, seed)
+    data = LabelledSource(runtime, task, data_path, columns or {})
+    predictions, references, seconds = predict(runtime, task, data, model, adapter, options or {}, batch_size)
+    scores, _ = score(runtime, names, predictions, references, rounds, seed)
     report = {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
               "examples": len(predictions), "seconds": seconds, "bootstrap_rounds": rounds, "scores": scores,
-              "predictions": [{"prediction": p, "references": r} for p, r in zip(predictions, data.references)]}
+              "predictions": [{"prediction": p, "references": r} for p, r in zip(predictions, references)]}
     if "classification" in names:
         from .metrics import confusion
 
-        report["confusion"] = confusion(predictions, [r[0] for r in data.references])
+        report["confusion"] = confusion(predictions, [r[0] for r in references])
     return report
 
 
@@ -108,20 +116,20 @@ def compare(runtime: Any, task_name: str, data_path: str, systems: list[str], *,
     task = runtime.task(task_name)
     names = metrics or list(task.metrics)
     _check_metrics(runtime, names)
-    data = read_labelled(task, data_path, columns or {})
+    data = LabelledSource(runtime, task, data_path, columns or {})
     reports, resamplers = [], []
     for system in systems:
         spec, adapter = _system(system, model)
-        outputs, seconds = predict(runtime, task, data, spec, adapter, options or {}, batch_size)
-        predictions = [task.prediction_text(o) for o in outputs]
-        scores, resample = score(runtime, names, predictions, data.references, rounds, seed)
+        predictions, references, seconds = predict(runtime, task, data, spec, adapter, options or {}, batch_size,
+                                                   label=system)
+        scores, resample = score(runtime, names, predictions, references, rounds, seed)
         reports.append({"system": system, "scores": scores, "seconds": seconds})
         resamplers.append(resample)
     p_values = {}
     for name in names:
-        p_values.update(bootstrap.paired_p_values(resamplers[0][name], resamplers[1][name], len(data.inputs),
+        p_values.update(bootstrap.paired_p_values(resamplers[0][name], resamplers[1][name], data.count,
                                                   rounds, seed))
-    return {"task": task.name, "data": data_path, "examples": len(data.inputs), "bootstrap_rounds": rounds,
+    return {"task": task.name, "data": data_path, "examples": data.count, "bootstrap_rounds": rounds,
             "systems": reports, "paired_p_values": p_values}
 
 

@@ -133,7 +133,9 @@ def squad(predictions: Sequence[str], references: References) -> MetricResult:
 # --- classification ------------------------------------------------------------------------------
 
 def classification(predictions: Sequence[str], references: References) -> MetricResult:
-    """Accuracy and macro-F1 over the labels seen in references or predictions, x100."""
+    """Accuracy and macro-F1 over the labels seen in references or predictions, x100. A
+    resample averages over the labels it contains: a class it happens to miss is absent,
+    not a class scored 0."""
     gold = [refs[0] for refs in references]
     labels = sorted(set(gold) | set(predictions))
 
@@ -144,7 +146,8 @@ def classification(predictions: Sequence[str], references: References) -> Metric
             tp = sum(p == label and g == label for p, g in pairs)
             fp = sum(p == label and g != label for p, g in pairs)
             fn = sum(p != label and g == label for p, g in pairs)
-            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+            if tp + fp + fn:
+                f1s.append(2 * tp / (2 * tp + fp + fn))
         return {"accuracy": 100 * sum(p == g for p, g in pairs) / len(pairs), "macro_f1": 100 * sum(f1s) / len(f1s)}
 
     return MetricResult(scores(range(len(gold))), f"classification:labels={'+'.join(labels)}|macro=unweighted",

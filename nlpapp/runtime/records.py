@@ -55,7 +55,7 @@ def _parse(handle: IO[str], path: str, fmt: str, text_field: str, columns: dict[
             if column not in header:
                 raise InputError(f"{path}: no column {column!r}; the columns are: {', '.join(header)}")
         for number, row in enumerate(reader, start=2):
-            yield f"{path}:{number}", _map(row, columns)
+            yield f"{path}:{number}", map_columns(row, columns)
         return
     for number, line in enumerate(handle, start=1):
         if not line.strip():
@@ -70,14 +70,16 @@ def _parse(handle: IO[str], path: str, fmt: str, text_field: str, columns: dict[
             raise InputError(f"{where}: malformed JSON ({exc.msg}, column {exc.colno})") from None
         if not isinstance(raw, dict):
             raise InputError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+        yield where, map_columns(raw, columns, where)
+
+
+def map_columns(raw: dict[str, Any], columns: dict[str, str], where: str | None = None) -> dict[str, Any]:
+    """Copy each mapped column into its task field; with ``where``, a missing column is an error."""
+    if where is not None:
         for field, column in columns.items():
             if column not in raw:
                 raise InputError(f"{where}: no field {column!r} (mapped to {field!r}); "
                                  f"the fields are: {', '.join(raw)}")
-        yield where, _map(raw, columns)
-
-
-def _map(raw: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
     record = dict(raw)
     for field, column in columns.items():
         record[field] = raw.get(column)
@@ -95,12 +97,3 @@ def parse_columns(text: str | None) -> dict[str, str]:
             raise InputError(f"--columns: {part!r} is not FIELD=COLUMN")
         mapping[field.strip()] = column.strip()
     return mapping
-
-
-def count_records(path: str) -> int | None:
-    """A cheap count for the progress bar (None for stdin or a path that is not a file)."""
-    if path == "-" or not Path(path).is_file():
-        return None
-    with open(path, "rb") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    return max(lines - 1, 0) if detect_format(path) in ("csv", "tsv") else lines

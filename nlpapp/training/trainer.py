@@ -22,10 +22,16 @@ PEFT_TASK_TYPES = {ModelFamily.CAUSAL_LM: "CAUSAL_LM", ModelFamily.SEQ2SEQ_LM: "
                    ModelFamily.SEQUENCE_CLASSIFICATION: "SEQ_CLS", ModelFamily.EXTRACTIVE_QA: "QUESTION_ANS"}
 
 
-def expand_files(patterns: list[str], option: str) -> list[str]:
-    """Globs to files, in a stable order; a pattern that matches nothing is an error."""
+def expand_files(patterns: list[str], option: str, registries: Any = None) -> list[str]:
+    """Globs to files, in a stable order; a pattern that matches nothing is an error.
+    A registered dataset name (with ``registries``) is kept as it is."""
+    from .. import datasets
+
     files: list[str] = []
     for pattern in patterns:
+        if registries is not None and datasets.is_registered(registries, pattern):
+            files.append(pattern)
+            continue
         matched = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
         if not matched:
             raise InputError(f"{option} {pattern!r} matches no file")
@@ -37,21 +43,32 @@ def expand_files(patterns: list[str], option: str) -> list[str]:
     return files
 
 
-def data_hash(files: list[str]) -> str:
+def data_hash(files: list[str], runtime: Any = None, task: TaskKind | None = None) -> str:
+    """One hash of the training data: each file's bytes, or each registered dataset's records."""
+    from .. import datasets
     from ..runtime.gguf import sha256_file
 
-    return hashlib.sha256("".join(sha256_file(Path(p)) for p in files).encode()).hexdigest()[:16]
+    parts = []
+    for spec in files:
+        if runtime is not None and task is not None and datasets.is_registered(runtime.registries, spec):
+            records = [r for _, r in datasets.open_records(runtime.registries, task, spec)]
+            parts.append(hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest())
+        else:
+            parts.append(sha256_file(Path(spec)))
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
 
-def read_examples(task: TaskKind, files: list[str], columns: dict[str, str]) -> list[tuple[Any, dict[str, str]]]:
-    from ..runtime.records import read_records
+def read_examples(runtime: Any, task: TaskKind, sources: list[str], columns: dict[str, str]
+                  ) -> list[tuple[Any, dict[str, str]]]:
+    """Every example of every source, each checked against the task's schema first: all the
+    bad records are reported together, before any model is loaded."""
+    from .. import datasets
 
     examples = []
-    for path in files:
-        for where, record in read_records(path, task.input_fields[0], columns):
+    for spec in sources:
+        def keep(record: dict[str, Any], where: str) -> None:
             examples.append(task.make_example(record, where))
-    if not examples:
-        raise InputError(f"no training examples in {', '.join(files)}")
+        datasets.validate(datasets.open_records(runtime.registries, task, spec, columns), keep, spec)
     return examples
 
 
@@ -101,8 +118,8 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     checkpoints = output.parent / f".{output.name}.checkpoints"
     if not resume:
         shutil.rmtree(checkpoints, ignore_errors=True)
-    config.data = expand_files(config.data, "--data")
-    config.eval_data = expand_files(config.eval_data, "--eval-data")
+    config.data = expand_files(config.data, "--data", runtime.registries)
+    config.eval_data = expand_files(config.eval_data, "--eval-data", runtime.registries)
     device = resolve_device(load_options.device)
     world = distributed.init(device)
     if device == "cuda" and world.size > 1:
@@ -125,8 +142,8 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         family = task.training_family(base_family)
         if family not in task.families:
             raise NlpappError(f"task {task.name!r} cannot train model {config.model!r} ({base_family})")
-        examples = read_examples(task, config.data, config.columns)
-        eval_examples = read_examples(task, config.eval_data, config.columns) if config.eval_data else []
+        examples = read_examples(runtime, task, config.data, config.columns)
+        eval_examples = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
 
     label_ids: dict[str, int] = {}
     overrides: dict[str, Any] = {}
@@ -185,7 +202,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
                        "model_type": model.model_type},
         "labels": list(label_ids),
         "config": config.as_dict(),
-        "data": {"files": config.data, "sha256": data_hash(config.data),
+        "data": {"files": config.data, "sha256": data_hash(config.data, runtime, task),
                  "eval_files": config.eval_data, "train_features": len(train_features),
                  "eval_features": len(eval_features)},
         "metrics": {"steps": result.steps, "final_loss": result.final_loss,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp import DatasetSpec, GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp.datasets import packaged_jsonl
 from nlpapp.training import features
 
 PROMPT = ("Answer the question using only the context. Reply with the answer alone, in as few "
@@ -108,3 +109,9 @@ def register_metrics(register):
     from nlpapp.evaluation import metrics
 
     register(MetricSpec("squad", "SQuAD v1.1 exact match and F1 (max over gold answers)", metrics.squad))
+
+
+@hookimpl
+def register_datasets(register):
+    register(DatasetSpec("qa-sample", "qa", "10 short question/context/answer triples written for nlpapp.",
+                         open=packaged_jsonl(__name__, "data/sample.jsonl")))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nlpapp import InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import DatasetSpec, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp.datasets import packaged_jsonl
 from nlpapp.training import features
 
 # Written for this task; several phrasings per label make the centroid less brittle.
@@ -105,7 +106,13 @@ def parse_labels(option: str | None) -> dict[str, list[str]]:
     if not option:
         return LABEL_DESCRIPTIONS
     labels: dict[str, list[str]] = {}
-    for part in option.split(","):
+    parts = option.split(",")
+    described = [p for p in parts if "=" in p]
+    if described and len(described) < len(parts):  # a comma inside a description split it
+        bare = next(p for p in parts if "=" not in p).strip()
+        raise InputError(f"--labels: {bare!r} has no description while other labels do; "
+                         "a description cannot contain commas (use ';')")
+    for part in parts:
         label, _, description = part.partition("=")
         label = label.strip()
         if not label:
@@ -136,3 +143,9 @@ def register_metrics(register):
     from nlpapp.evaluation import metrics
 
     register(MetricSpec("classification", "accuracy and macro-F1, with a confusion matrix", metrics.classification))
+
+
+@hookimpl
+def register_datasets(register):
+    register(DatasetSpec("sentiment-sample", "sentiment", "40 one-sentence reviews written for nlpapp, labelled positive or negative.",
+                         open=packaged_jsonl(__name__, "data/sample.jsonl")))

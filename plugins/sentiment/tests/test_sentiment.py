@@ -27,6 +27,8 @@ def test_encoder_mode_picks_the_closest_label_description(runtime):
 def test_label_option_errors():
     with pytest.raises(InputError, match="at least two labels"):
         parse_labels("positive")
+    with pytest.raises(InputError, match="'production' has no description while other labels do"):
+        parse_labels("acq=takeovers,crude=oil prices, production")
     with pytest.raises(InputError, match="empty label"):
         parse_labels("a,,b")
     assert parse_labels("positive,negative")["positive"][0].startswith("This is great")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import DatasetSpec, TaskFolder, GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp.datasets import packaged_jsonl
 from nlpapp.task import generation_options, generation_params
 from nlpapp.training import features
 
@@ -120,3 +121,16 @@ def register_metrics(register):
     register(MetricSpec("bleu", "corpus BLEU from sacrebleu (13a tokenizer)", metrics.bleu))
     register(MetricSpec("chrf", "chrF from sacrebleu", metrics.chrf))
     register(MetricSpec("ter", "translation edit rate from sacrebleu", metrics.ter, higher_is_better=False))
+
+
+@hookimpl
+def register_datasets(register):
+    register(DatasetSpec("translation-en-fr-sample", "translation", "10 English sentences with French references, written for nlpapp (use --target-lang fr).",
+                         open=packaged_jsonl(__name__, "data/sample.jsonl")))
+
+
+@hookimpl
+def register_task_folders(register):
+    from pathlib import Path
+
+    register(TaskFolder("translation examples", str(Path(__file__).parent / "tasks")))
