@@ -32,7 +32,7 @@ class DuplicateNameError(NlpappError):
 
 
 class PluginError(NlpappError):
-    """A plugin failed to import, validate or register."""
+    """A plugin failed to import, validate or register, or raised inside a hook."""
 
 
 class InputError(NlpappError):

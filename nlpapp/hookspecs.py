@@ -86,8 +86,10 @@ def register_commands(cli: "click.Group") -> None:
     """Add click commands to the ``nlpapp`` command group.
 
     Fires when the CLI starts, before arguments are parsed. :param cli: the root group;
-    call ``cli.add_command(cmd)``. Keep command modules light: import heavy libraries
-    inside the command's callback. Returns nothing.
+    call ``cli.add_lazy_command(name, "package.module:command", help)`` so ``--help`` lists
+    the command without importing its module (it is imported when the command runs), or
+    ``cli.add_command(cmd)`` for a command defined in the plugin's light module.
+    Returns nothing.
     """
 
 

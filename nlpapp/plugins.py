@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -25,6 +26,8 @@ ENTRY_POINT_GROUP = "nlpapp"
 CORE_PLUGIN = "nlpapp.core"
 LOAD_ENV = "NLPAPP_LOAD_PLUGINS"  # comma-separated allow-list; empty loads none
 DISABLE_ENV = "NLPAPP_DISABLE_PLUGINS"  # comma-separated block-list
+HOOK_API_ATTRIBUTE = "NLPAPP_HOOK_API"  # optional: the hook API version a plugin module was written for
+HEAVY_MODULES = ("torch", "transformers", "peft", "sacrebleu", "rouge_score", "matplotlib")
 
 
 @dataclass
@@ -35,17 +38,20 @@ class PluginInfo:
     module: str
     distribution: str | None = None
     version: str | None = None
-    status: str = "loaded"  # loaded | failed | disabled
+    status: str = "loaded"  # loaded | failed | incompatible | disabled
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)
     import_seconds: float = 0.0
+    heavy_imports: list[str] = field(default_factory=list)  # heavy libraries its import pulled in
+    requires: str | None = None  # the nlpapp versions its distribution declares
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "module": self.module, "distribution": self.distribution,
                 "version": self.version, "status": self.status, "error": self.error,
                 "hooks": self.hooks, "registered": self.registered,
-                "import_seconds": round(self.import_seconds, 4)}
+                "import_seconds": round(self.import_seconds, 4), "heavy_imports": self.heavy_imports,
+                "requires_nlpapp": self.requires}
 
 
 @dataclass
@@ -97,26 +103,37 @@ def load_plugins(*, entry_points: bool = True, extra: Iterable[tuple[str, object
 
     from .runtime import hf_loader  # light: imports torch only when a model loads
 
-    candidates: list[tuple[str, Callable[[], object], str, str | None, str | None]] = [
-        (CORE_PLUGIN, lambda: hf_loader, hf_loader.__name__, None, None)]
+    candidates: list[tuple[PluginInfo, Callable[[], object]]] = [
+        (PluginInfo(CORE_PLUGIN, hf_loader.__name__), lambda: hf_loader)]
     if entry_points:
         for ep in _entry_points():
-            dist = ep.dist.name if ep.dist else None
-            version = ep.dist.version if ep.dist else None
-            candidates.append((ep.name, ep.load, ep.value, dist, version))
+            info = PluginInfo(ep.name, ep.value, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None,
+                              requires=_nlpapp_requirement(ep.dist))
+            candidates.append((info, ep.load))
     for name, plugin in extra:
-        candidates.append((name, lambda p=plugin: p, getattr(plugin, "__name__", repr(plugin)), None, None))
+        candidates.append((PluginInfo(name, getattr(plugin, "__name__", repr(plugin))), lambda p=plugin: p))
 
     allowed, blocked = _env_names(LOAD_ENV), _env_names(DISABLE_ENV) or set()
-    for name, load, module, dist, version in candidates:
-        info = infos[name] = PluginInfo(name, module, dist, version)
+    for info, load in candidates:
+        name = info.name
+        infos[name] = info
         if name != CORE_PLUGIN and (name in blocked or (allowed is not None and name not in allowed)):
             info.status = "disabled"
             continue
+        misfit = _version_misfit(info)  # before importing: its code may use what this nlpapp lacks
+        if misfit:
+            _fail(info, misfit, warn, status="incompatible")
+            continue
         started = time.perf_counter()
+        already = {m for m in HEAVY_MODULES if m in sys.modules}
         try:
             plugin = load()
             info.import_seconds = time.perf_counter() - started
+            info.heavy_imports = [m for m in HEAVY_MODULES if m in sys.modules and m not in already]
+            misfit = _hook_api_misfit(plugin)
+            if misfit:
+                _fail(info, misfit, warn, status="incompatible")
+                continue
             pm.register(plugin, name=name)
         except Exception as exc:  # a broken plugin must not break the CLI
             _fail(info, f"failed to load: {type(exc).__name__}: {exc}", warn)
@@ -141,9 +158,43 @@ def load_plugins(*, entry_points: bool = True, extra: Iterable[tuple[str, object
     return PluginSet(pm, infos, registries)
 
 
-def _fail(info: PluginInfo, error: str, warn: Callable[[str], None]) -> None:
-    info.status, info.error = "failed", error
+def _fail(info: PluginInfo, error: str, warn: Callable[[str], None], status: str = "failed") -> None:
+    info.status, info.error = status, error
     warn(f"plugin {info.name!r} skipped: {error}")
+
+
+def _nlpapp_requirement(dist: metadata.Distribution | None) -> str | None:
+    """The version specifier a plugin's distribution puts on nlpapp (``nlpapp>=0.1,<0.2``)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in (dist.requires or []) if dist else []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.name.lower() == "nlpapp" and (requirement.marker is None or requirement.marker.evaluate()):
+            return str(requirement.specifier) or None
+    return None
+
+
+def _version_misfit(info: PluginInfo) -> str | None:
+    from packaging.specifiers import SpecifierSet
+
+    from . import __version__
+
+    if info.requires and not SpecifierSet(info.requires).contains(__version__, prereleases=True):
+        return (f"{info.distribution} {info.version} supports nlpapp {info.requires}, and this is nlpapp "
+                f"{__version__}: install a release of {info.distribution} made for {__version__}, or an nlpapp "
+                f"that matches {info.requires}")
+    return None
+
+
+def _hook_api_misfit(plugin: object) -> str | None:
+    wanted = getattr(plugin, HOOK_API_ATTRIBUTE, None)
+    if wanted is not None and wanted != hookspecs.HOOK_API_VERSION:
+        return (f"written for hook API {wanted}, and this nlpapp has hook API {hookspecs.HOOK_API_VERSION}: "
+                "install a release of the plugin made for this nlpapp")
+    return None
 
 
 def _collect(pm: pluggy.PluginManager, plugin: object, name: str, registries: Registries) -> None:

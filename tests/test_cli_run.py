@@ -149,7 +149,7 @@ def test_unwritable_output(cli, tmp_path):
 
 
 def test_listing_commands(cli):
-    code, out, _ = cli("plugins", "--json")
+    code, out, _ = cli("plugins", "--all", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["nlpapp-fake-models"]["registered"]["model"][0] == "fake-causal"
     assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_adapters"]

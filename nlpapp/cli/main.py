@@ -15,8 +15,10 @@ from ..errors import NlpappError
 from ..plugins import PluginSet, load_plugins
 from .adapters import adapters
 from .eval import eval_command
+from .plugins import plugins
 from .run import run
 from .runs import runs
+from .scaffold import new_plugin
 from .train import train
 
 
@@ -36,7 +38,47 @@ class State:
 STATE = State()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(click.Group):
+    """The ``nlpapp`` group. Plugins may add commands lazily: listed in ``--help`` by name and
+    help text, imported only when run (``add_lazy_command``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, tuple[str, str]] = {}  # name -> (module:attribute, short help)
+
+    def add_lazy_command(self, name: str, import_path: str, help: str) -> None:
+        """Add command ``name``, the click command at ``import_path`` (``package.module:attribute``)."""
+        if ":" not in import_path:
+            raise NlpappError(f"lazy command {name!r}: import path {import_path!r} is not 'module:attribute'")
+        self.lazy[name] = (import_path, help)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, _, attribute = self.lazy[name][0].partition(":")
+            self.commands[name] = getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Help for lazy commands comes from their registration, so --help imports nothing."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))  # as click computes it
+        rows = []
+        for name in names:
+            if name in self.lazy and name not in self.commands:
+                rows.append((name, self.lazy[name][1]))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nlpapp")
 def cli() -> None:
     """Run NLP tasks on pretrained Transformers; every task comes from a plugin."""
@@ -100,23 +142,12 @@ def datasets(as_json: bool) -> None:
                       ["DATASET", "TASK", "PLUGIN", "DESCRIPTION"]))
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def plugins(as_json: bool) -> None:
-    """List plugins: version, status, hooks and what each registered."""
-    infos = [info.as_dict() for info in STATE.plugins.plugins.values()]
-    if as_json:
-        return echo_json(infos)
-    rows = []
-    for info in infos:
-        what = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info["registered"].items())
-        status = info["status"] if not info["error"] else f"{info['status']}: {info['error']}"
-        rows.append([info["name"], info["version"] or "-", status, what or "-"])
-    click.echo(_table(rows, ["PLUGIN", "VERSION", "STATUS", "REGISTERED"]))
-
-
 def _register_plugin_commands() -> None:
-    """Let each plugin add its commands; one that fails is named and skipped."""
+    """Let each plugin add its commands (after removing any an earlier call added, so
+    in-process callers start clean); one that fails is named and skipped."""
+    for name in set(cli.commands) - BUILTIN_COMMANDS:
+        del cli.commands[name]
+    cli.lazy.clear()
     for impl in STATE.plugins.hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=cli)
@@ -125,17 +156,20 @@ def _register_plugin_commands() -> None:
 
 
 cli.add_command(run)
+cli.add_command(plugins)
+cli.add_command(new_plugin)
 cli.add_command(adapters)
 cli.add_command(eval_command)
 cli.add_command(runs)
 cli.add_command(train)
+BUILTIN_COMMANDS = frozenset(cli.commands)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; user errors print one line, not a traceback."""
     _register_plugin_commands()
     try:
-        cli.main(args=argv, prog_name="nlpapp", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="nlpapp", standalone_mode=False)
     except NlpappError as exc:
         click.echo(f"nlpapp: error: {exc}", err=True)
         return exc.exit_code
@@ -150,4 +184,4 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("nlpapp: interrupted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0  # a command's ctx.exit(N)

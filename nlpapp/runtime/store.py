@@ -117,8 +117,10 @@ class ModelStore:
 
                 model = load_hf_model(resolved.path, str(family), self.options, config_overrides=overrides)
             else:
-                model = self.hook.load_model(path=resolved.path, family=str(family) if family else None,
-                                             options=self.options)
+                from ..hookcall import first_result
+
+                model = first_result(self.hook.load_model, path=resolved.path,
+                                     family=str(family) if family else None, options=self.options)
             if model is None:
                 raise ModelLoadError(f"no plugin could load model {spec!r}")
             if resolved.kind == "alias":

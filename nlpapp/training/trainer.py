@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, NlpappError
+from ..hookcall import notify
 from ..task import TaskKind, TrainingContext
 from ..types import LoadOptions, ModelFamily
 from . import adapters, distributed
@@ -177,12 +178,13 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
 
     fingerprint = adapters.base_fingerprint(model.hf_model)
     trained = _prepare_trainable(runtime, model, family, config)
-    runtime.plugins.hook.on_train_begin(config=config, model=trained)
+    hook = runtime.plugins.hook
+    notify(hook.on_train_begin, config=config, model=trained)
     checkpoints.mkdir(parents=True, exist_ok=True)
     loop = TrainingLoop(config, trained, family, tokenizer.pad_token_id, train_features, eval_features, world,
                         device, checkpoints, checkpoints / "train-log.jsonl",
-                        on_step=lambda m: runtime.plugins.hook.on_train_step(step=m["step"], metrics=m),
-                        on_evaluate=lambda m: runtime.plugins.hook.on_evaluate(step=m["step"], metrics=m))
+                        on_step=lambda m: notify(hook.on_train_step, step=m["step"], metrics=m),
+                        on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m))
     progress = None
     if show_progress and world.is_main:
         from tqdm import tqdm
@@ -213,7 +215,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         _write_output(output, trained, tokenizer, manifest, result.log, overwrite or resume, config)
         shutil.rmtree(checkpoints, ignore_errors=True)
         adapters.remember(output)
-        runtime.plugins.hook.on_train_end(output=str(output), manifest=manifest)
+        notify(hook.on_train_end, output=str(output), manifest=manifest)
     distributed.barrier(world)
     distributed.shutdown(world)
     return manifest
