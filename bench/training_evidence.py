@@ -165,6 +165,9 @@ def main() -> None:
                   f"({result['steps']} steps, {result['train_seconds']:.0f} s)", flush=True)
     suffix = "-quick" if args.quick else ""
     out = HERE / "results" / f"training-evidence-{datetime.date.today()}{suffix}.json"
+    if args.only and out.is_file():  # keep the other experiments of the day's file
+        rerun = {r["experiment"] for r in results}
+        results = [r for r in json.loads(out.read_text()) if r["experiment"] not in rerun] + results
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out}")
 

@@ -17,13 +17,14 @@ from .run import pop_task_options, record_config, task_option_params
 
 def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]:
     O = click.Option
+    metrics = (task_file.metrics if task_file else None) or task.metrics
     return [
         O(["--data"], required=task_file is None, metavar="FILE|DATASET",
           help="Labelled examples: a .jsonl/.csv/.tsv file or a registered dataset (nlpapp datasets); .txt for perplexity."),
-        O(["-m", "--model"], metavar="SPEC", help=f"Model [default: {task.default_model}, or the adapter's base]."),
+        O(["-m", "--model"], metavar="SPEC", help=f"Model [default: {(task_file.model if task_file else None) or task.default_model}, or the adapter's base]."),
         O(["-a", "--adapter"], metavar="NAME|DIR", help="Evaluate with this adapter."),
         O(["--metric", "metric_names"], multiple=True,
-          help=f"Registered metric (repeatable) [default: {', '.join(task.metrics) or '-'}]; 'perplexity' on raw text."),
+          help=f"Registered metric (repeatable) [default: {', '.join(metrics) or '-'}]; 'perplexity' on raw text."),
         O(["--compare"], metavar="A,B", help="Two systems on the same examples: 'base', an adapter, or a model."),
         O(["--bootstrap", "rounds"], type=int, default=1000, show_default=True, help="Resamples for intervals; 0: none."),
         O(["--bootstrap-seed"], type=int, default=0, show_default=True, help="Seed of the resampling."),
@@ -113,7 +114,7 @@ class EvalGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         task, task_file = declared.resolve(name)
-        about = f"{task_file.description} (task file {task_file.path}, kind {task.name})" if task_file else \
+        about = f"{task_file.description} (task file {task_file.path.name}, kind {task.name})" if task_file else \
             f"Score {task.name!r} on labelled data with {', '.join(task.metrics) or 'a metric'}."
         return click.Command(name, params=_params(task, task_file), help=about,
                              callback=lambda **kw: eval_task(task, task_file, **kw))

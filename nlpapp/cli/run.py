@@ -223,7 +223,7 @@ class RunGroup(click.Group):
         from . import declared
 
         task, task_file = declared.resolve(name)  # unknown -> did you mean
-        about = _help(task) + (f"\n\nDefaults from task file {task_file.path}." if task_file else "")
+        about = _help(task) + (f"\n\nDefaults from task file {task_file.path.name}." if task_file else "")
         return click.Command(name, params=_common_options(task), help=about,
                              callback=lambda **kw: run_task(task, task_file, **kw))
 

@@ -122,7 +122,7 @@ class TrainGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         task, task_file = declared.resolve(name)
         about = f"Fine-tune a model for {task.name!r}: each example gives {', '.join(task.input_fields)} and " \
-                f"{', '.join(task.target_fields)}." + (f" Defaults from task file {task_file.path}." if task_file else "")
+                f"{', '.join(task.target_fields)}." + (f" Defaults from task file {task_file.path.name}." if task_file else "")
         return click.Command(name, params=_params(task), help=about,
                              callback=lambda **kw: train_task(task, task_file, **kw))
 
