@@ -152,7 +152,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--quick", action="store_true", help="fewer steps, for a smoke run")
     parser.add_argument("--only", choices=["headlines", "topics", "austen"], action="append")
+    parser.add_argument("--write-topics-data", type=Path, metavar="DIR",
+                        help="only write topics-train.jsonl and topics-dev.jsonl (for tasks/reuters-topics.yaml) to DIR")
     args = parser.parse_args()
+    if args.write_topics_data:
+        args.write_topics_data.mkdir(parents=True, exist_ok=True)
+        for split in ("train", "dev"):
+            rows = topic_rows(args.data / "reuters" / f"{split}.jsonl")
+            print(write_jsonl(args.write_topics_data / f"topics-{split}.jsonl", rows), len(rows), "articles")
+        return
     runtime = Runtime.create()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,7 +40,7 @@ test = ["pytest>=8"]
 packages = ["{module}"]
 
 [tool.setuptools.package-data]
-{module} = ["data/*.jsonl"]
+{module} = ["*.jsonl"]
 '''
 
 README = '''\
@@ -141,7 +141,7 @@ def register_metrics(register):
 @hookimpl
 def register_datasets(register):
     register(DatasetSpec("{name}-sample", "{name}", "three examples shipped with the plugin",
-                         open=packaged_jsonl(__name__, "data/sample.jsonl")))
+                         open=packaged_jsonl(__name__, "sample.jsonl")))
 '''
 
 SAMPLE = '''\
@@ -198,7 +198,7 @@ def files(name: str) -> dict[str, str]:
     values = {"name": name, "module": module, "cls": cls, "title": name.replace("-", " ").capitalize(),
               "hook_api": HOOK_API_VERSION, "major_minor": f"{major}.{minor}", "next_minor": f"{major}.{minor + 1}"}
     return {"pyproject.toml": PYPROJECT.format(**values), "README.md": README.format(**values),
-            f"{module}/__init__.py": PLUGIN.format(**values), f"{module}/data/sample.jsonl": SAMPLE,
+            f"{module}/__init__.py": PLUGIN.format(**values), f"{module}/sample.jsonl": SAMPLE,
             f"tests/test_{module[len('nlpapp_'):]}.py": TESTS.format(**values)}
 
 

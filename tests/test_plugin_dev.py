@@ -157,7 +157,7 @@ def test_new_plugin_writes_a_complete_distribution(cli, tmp_path):
     assert code == 0, err
     root = tmp_path / "nlpapp-legal-summary"
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == [
-        "README.md", "nlpapp_legal_summary/__init__.py", "nlpapp_legal_summary/data/sample.jsonl", "pyproject.toml",
+        "README.md", "nlpapp_legal_summary/__init__.py", "nlpapp_legal_summary/sample.jsonl", "pyproject.toml",
         "tests/test_legal_summary.py"]
     import tomllib
 

@@ -28,7 +28,7 @@ def tutorial_files() -> dict[str, str]:
 
 def test_the_tutorial_names_every_file_of_the_plugin():
     assert sorted(tutorial_files()) == ["nlpapp-shout/nlpapp_shout/__init__.py",
-                                        "nlpapp-shout/nlpapp_shout/data/sample.jsonl",
+                                        "nlpapp-shout/nlpapp_shout/sample.jsonl",
                                         "nlpapp-shout/pyproject.toml", "nlpapp-shout/tests/test_shout.py"]
 
 
@@ -66,7 +66,7 @@ def test_a_plugin_written_from_the_tutorial_works_end_to_end(tmp_path, tiny_mode
                                "--bootstrap", "20"))
     assert report["examples"] == 4 and "exact_match" in report["scores"]
 
-    nlpapp("train", "shout", "--data", "nlpapp_shout/data/sample.jsonl", "-m", str(tiny_model("causal-lm")),
+    nlpapp("train", "shout", "--data", "nlpapp_shout/sample.jsonl", "-m", str(tiny_model("causal-lm")),
            "--output", str(tmp_path / "adapter"), "--epochs", "2", "--batch-size", "2", "--no-progress")
     with_adapter = json.loads(nlpapp("run", "shout", "--adapter", str(tmp_path / "adapter"), "rain", "--json",
                                      "--max-new-tokens", "4"))

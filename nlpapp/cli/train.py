@@ -48,6 +48,7 @@ def _params(task: TaskKind) -> list[click.Parameter]:
         O(["--seed"], type=int, default=0, show_default=True),
         O(["--save-every"], type=int, default=50, show_default=True, help="Steps between checkpoints; 0: none."),
         O(["--gradient-checkpointing"], is_flag=True, help="Trade compute for memory."),
+        O(["--group-by-length"], is_flag=True, help="Batch examples of similar length (less padding on ragged data)."),
         O(["--resume"], is_flag=True, help="Continue an interrupted run from its last checkpoint."),
         O(["--overwrite"], is_flag=True, help="Replace an existing --output."),
         O(["--text-column"], metavar="NAME", help=f"Column holding the {task.input_fields[0]!r} input."),
@@ -91,7 +92,8 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
         full=kw["full"], lora_r=kw["lora_r"], lora_alpha=kw["lora_alpha"], lora_dropout=kw["lora_dropout"],
         target_modules=[m.strip() for m in kw["target_modules"].split(",")] if kw["target_modules"] else None,
         max_length=kw["max_length"], seed=kw["seed"], save_every=kw["save_every"],
-        gradient_checkpointing=kw["gradient_checkpointing"], options=options, columns=columns)
+        gradient_checkpointing=kw["gradient_checkpointing"], group_by_length=kw["group_by_length"],
+        options=options, columns=columns)
     runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process reports
     with (runs.recording("train", task.name, config.as_dict(), config.data + config.eval_data) if main_process

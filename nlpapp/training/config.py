@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 50  # optimizer steps between checkpoints; 0 saves none
     gradient_checkpointing: bool = False
+    group_by_length: bool = False  # batches of similar length: less padding on ragged data
     options: dict[str, Any] = field(default_factory=dict)  # the task's own options (prompts, languages)
     columns: dict[str, str] = field(default_factory=dict)  # task field -> column in the data
 

@@ -106,6 +106,9 @@ def loss_totals(model: Any, features: list[dict[str, Any]], family: ModelFamily,
     return total, count
 
 
+GROUP_WINDOW_BATCHES = 32  # --group-by-length sorts within this many global batches
+
+
 class TrainingLoop:
     def __init__(self, config: TrainConfig, model: Any, family: ModelFamily, pad_id: int,
                  train: list[dict[str, Any]], evaluation: list[dict[str, Any]], world: World,
@@ -145,7 +148,17 @@ class TrainingLoop:
         import torch
 
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
-        return torch.randperm(len(self.train), generator=generator).tolist()
+        order = torch.randperm(len(self.train), generator=generator).tolist()
+        if not self.config.group_by_length:
+            return order
+        # sort by length inside windows of many batches, cut into batches, shuffle the batches:
+        # each batch pads little, and the data order stays random at the batch level
+        window = self.global_batch * GROUP_WINDOW_BATCHES
+        lengths = [len(f["input_ids"]) for f in self.train]
+        grouped = [i for start in range(0, len(order), window)
+                   for i in sorted(order[start:start + window], key=lambda i: -lengths[i])]
+        batches = [grouped[b * self.global_batch:(b + 1) * self.global_batch] for b in range(self.steps_per_epoch)]
+        return [i for b in torch.randperm(len(batches), generator=generator).tolist() for i in batches[b]]
 
     def _global_indices(self, step: int) -> list[int]:
         epoch, offset = divmod(step, self.steps_per_epoch)
