@@ -77,3 +77,15 @@ def test_listing_commands_show_the_defaults():
         "summarization": "smollm2", "translation": "qwen-coder"}
     plugins = json.loads(nlpapp("plugins", "--json").stdout)
     assert all(p["status"] == "loaded" for p in plugins)
+
+
+def test_a_full_fine_tune_of_a_gguf_default_is_saved(tmp_path: Path):
+    """The GGUF-converted smollm2 is a plain float model: --full writes a loadable copy."""
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"prompt": "Say hi.", "response": "Hi!"}\n' * 2)
+    output = tmp_path / "full"
+    nlpapp("train", "generation", "--data", str(data), "--output", str(output), "--full", "--max-steps", "1",
+           "--batch-size", "2", "--no-progress")
+    assert (output / "model.safetensors").is_file()
+    out = nlpapp("run", "generation", "-m", str(output), "--max-new-tokens", "3", "Hello").stdout
+    assert out.strip()

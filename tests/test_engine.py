@@ -50,3 +50,25 @@ def test_progress_callback_counts_every_item(runtime):
     inputs = [task.make_input({"text": f"text {n}"}) for n in range(5)]
     list(Predictor(task, model, {}, batch_size=2).predict(inputs, on_batch=counted.append))
     assert sum(counted) == 5
+
+
+def test_one_pass_models_get_smaller_batches_for_a_long_tail_of_lengths(runtime):
+    """Classifier inputs of 50 to 2,000 characters: batches stop where padding would exceed
+    25% (beyond 100 characters); generation keeps full batches, where each costs a pass per token."""
+    lengths = [50 + 39 * i for i in range(50)] * 2  # 100 inputs, 50 to 1961 characters
+    for task_name, model_name, field in (("sentiment", "fake-classifier", "text"), ("generation", "fake-causal",
+                                                                                     "prompt")):
+        task = runtime.task(task_name)
+        model = runtime.models.load(model_name)
+        inputs = [task.make_input({field: "x" * n}) for n in lengths]
+        model.calls.clear()
+        outputs = list(Predictor(task, model, {"max_new_tokens": 1}, batch_size=32).predict(inputs))
+        assert [len(getattr(i, field)) for i, _ in outputs] == lengths  # order restored
+        if task_name == "generation":
+            assert model.calls == [32, 32, 32, 4]
+        else:
+            assert sum(model.calls) == 100 and len(model.calls) > 4
+            batches = Predictor(task, model, {}, batch_size=32)._batches(inputs)
+            for batch in batches:
+                shortest, longest = min(lengths[i] for i in batch), max(lengths[i] for i in batch)
+                assert longest <= max(1.25 * shortest, shortest + 100)

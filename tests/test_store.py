@@ -1,5 +1,7 @@
 """Resolving model specs, the safety policy and the atomic GGUF cache."""
 
+import json
+
 import pytest
 import torch
 
@@ -93,6 +95,17 @@ def test_conversion_is_trusted_only_when_marked(tmp_path):
     assert not gguf.is_converted(folder)
     (folder / gguf.MARKER).write_text("{}")
     assert gguf.is_converted(folder)
+
+
+def test_an_earlier_conversion_loses_its_gguf_quantization_config(tmp_path):
+    """Left in, it makes transformers refuse to save a fully fine-tuned copy of the model."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / gguf.MARKER).write_text("{}")
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "quantization_config": {
+        "quant_method": "gguf", "gguf_file": "m.gguf"}}))
+    assert gguf.is_converted(folder)
+    assert json.loads((folder / "config.json").read_text()) == {"model_type": "llama"}
 
 
 def test_device_and_dtype_policy(monkeypatch):

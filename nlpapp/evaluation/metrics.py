@@ -8,6 +8,7 @@ Nothing here is a hand-written BLEU or ROUGE."""
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -37,11 +38,17 @@ def _sacrebleu(metric: Any, name: str, predictions: Sequence[str], references: R
     import numpy as np
 
     streams = [list(r) for r in zip(*_rectangular(references))]  # sacrebleu wants one list per reference slot
-    result = metric.corpus_score(list(predictions), streams)
-    stats = np.array(metric._extract_corpus_statistics(list(predictions), streams))
+    metric._check_corpus_score_args(list(predictions), streams)
+    # corpus_score() is these two calls; the statistics are kept for resampling, not computed twice
+    segment_stats = metric._extract_corpus_statistics(list(predictions), streams)
+    result = metric._aggregate_and_compute(segment_stats)
+
+    @functools.cache
+    def stats() -> Any:  # as an array only when resampling is asked for
+        return np.array(segment_stats)
 
     def resample(indices: Sequence[int]) -> dict[str, float]:
-        return {name: metric._compute_score_from_stats(stats[list(indices)].sum(0).tolist()).score}
+        return {name: metric._compute_score_from_stats(stats()[list(indices)].sum(0).tolist()).score}
 
     return MetricResult({name: result.score}, f"{name}:{metric.get_signature()}", resample)
 

@@ -1,7 +1,8 @@
 """The batched inference engine every task shares.
 
 Inputs are read in windows; inside a window they are sorted by length so each batch holds
-inputs of similar size (less padding), run under ``torch.inference_mode`` by the model
+inputs of similar size (less padding; for one-pass models a long tail of lengths gets
+smaller batches), run under ``torch.inference_mode`` by the model
 backend, and yielded back in input order as soon as the window is done. Memory stays
 bounded by the window, so an input file larger than memory streams through."""
 
@@ -12,8 +13,16 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..model import Model, StreamCallback
 from ..task import TaskKind
+from ..types import ModelFamily
 
 WINDOW_BATCHES = 16  # batches per sorting window: more sorts better, streams later
+# For models that read their input in one pass, a batch also ends early when the next (longer)
+# input would pad the shortest by more than this: on a long tail of lengths, smaller batches of
+# long inputs waste less than full padded ones. Generation is left alone: there every batch pays
+# a pass per new token, so fewer, fuller batches win.
+MAX_PAD_RATIO = 1.25
+ONE_PASS_FAMILIES = (ModelFamily.SEQUENCE_CLASSIFICATION, ModelFamily.EXTRACTIVE_QA, ModelFamily.ENCODER)
+PAD_ALLOWANCE_CHARS = 100  # below this much padding, a fuller batch is worth more than the waste
 
 
 class Predictor:
@@ -24,6 +33,7 @@ class Predictor:
             raise NlpappError(f"--batch-size must be at least 1, got {batch_size}")
         task.check_model(model)
         self.task, self.model, self.options, self.batch_size = task, model, options, batch_size
+        self.limit_padding = model.family in ONE_PASS_FAMILIES
 
     def predict(self, inputs: Iterable[Any], stream: StreamCallback | None = None,
                 on_batch: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:
@@ -37,12 +47,23 @@ class Predictor:
             yield from self._run_window(window, stream if single else None, on_batch)
             window = list(itertools.islice(iterator, window_size))
 
+    def _batches(self, window: list[Any]) -> list[list[int]]:
+        """Indices of ``window`` in batches of similar length, shortest first."""
+        lengths = [self.task.input_length(item) for item in window]
+        batches: list[list[int]] = []
+        for i in sorted(range(len(window)), key=lambda i: lengths[i]):
+            current = batches[-1] if batches else None
+            if current and len(current) < self.batch_size and (not self.limit_padding or lengths[i] <= max(
+                    lengths[current[0]] * MAX_PAD_RATIO, lengths[current[0]] + PAD_ALLOWANCE_CHARS)):
+                current.append(i)
+            else:
+                batches.append([i])
+        return batches
+
     def _run_window(self, window: list[Any], stream: StreamCallback | None,
                     on_batch: Callable[[int], None] | None) -> Iterator[tuple[Any, Any]]:
-        order = sorted(range(len(window)), key=lambda i: self.task.input_length(window[i]))
         outputs: list[Any] = [None] * len(window)
-        for start in range(0, len(order), self.batch_size):
-            indices = order[start:start + self.batch_size]
+        for indices in self._batches(window):
             batch = [window[i] for i in indices]
             results = self.task.predict(self.model, batch, self.options, stream=stream)
             if len(results) != len(batch):

@@ -36,7 +36,24 @@ def converted_folder(name: str, key: str) -> Path:
 
 
 def is_converted(folder: Path) -> bool:
-    return (folder / MARKER).is_file()
+    if not (folder / MARKER).is_file():
+        return False
+    _drop_quantization_config(folder)
+    return True
+
+
+def _drop_quantization_config(folder: Path) -> None:
+    """Earlier conversions kept the GGUF ``quantization_config`` in config.json,
+    which makes transformers treat the (dequantised) model as quantised: it then refuses to
+    save a fully fine-tuned copy. Remove it where it is still there."""
+    from .atomic import atomic_file
+
+    path = folder / "config.json"
+    settings = json.loads(path.read_text()) if path.is_file() else {}
+    if "quantization_config" in settings:
+        settings.pop("quantization_config")
+        with atomic_file(path) as handle:
+            handle.write(json.dumps(settings, indent=2) + "\n")
 
 
 def convert(gguf_path: Path, target: Path) -> Path:
@@ -57,7 +74,9 @@ def convert(gguf_path: Path, target: Path) -> Path:
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot read GGUF file {gguf_path}: {exc}") from exc
     # A model loaded from GGUF refuses save_pretrained; build a plain one from its config.
-    model_config = AutoConfig.for_model(**loaded.config.to_dict())
+    settings = loaded.config.to_dict()
+    settings.pop("quantization_config", None)  # the weights below are dequantised floats
+    model_config = AutoConfig.for_model(**settings)
     with torch.device("meta"):
         plain = AutoModelForCausalLM.from_config(model_config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict(), assign=True)

@@ -178,38 +178,13 @@ class TrainingLoop:
         log = self._read_log() if resume else []
         self.model.train()
         while self.step < self.total_steps:
-            started = time.perf_counter()
-            indices = self._global_indices(self.step)
-            normalizer = sum(target_count(self.train[i], self.family) for i in indices)
-            mine = indices[self.world.rank::self.world.size]
-            micro = self.config.batch_size
-            step_loss, tokens = 0.0, 0
-            for start in range(0, len(mine), micro):
-                batch = collate([self.train[i] for i in mine[start:start + micro]], self.pad_id)
-                tokens += int(batch["attention_mask"].sum())
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                with self._autocast():
-                    loss = loss_sum(self.ddp_model, batch, self.family)
-                (loss * self.world.size / normalizer).backward()
-                step_loss += float(loss.detach())
-            step_loss = self._all_reduce(step_loss) / normalizer
-            if self.config.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.trainable, self.config.max_grad_norm)
-            lr = self.scheduler.get_last_lr()[0]
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.step += 1
-            elapsed = time.perf_counter() - started
-            record = {"kind": "train", "step": self.step, "epoch": (self.step - 1) // self.steps_per_epoch + 1,
-                      "loss": step_loss, "lr": lr, "tokens_per_s": self._all_reduce(tokens) / elapsed}
+            record = self.train_step()
             log.append(record)
             self._append_log(record)
-            if self.world.is_main:
-                if progress is not None:
-                    progress.update(1)
-                    progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}",
-                                         tok_s=f"{record['tokens_per_s']:.0f}")
+            if self.world.is_main and progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}",
+                                     tok_s=f"{record['tokens_per_s']:.0f}")
             self.on_step(record)
             if self.step % self.steps_per_epoch == 0 or self.step == self.total_steps:
                 if self.evaluation:
@@ -222,6 +197,36 @@ class TrainingLoop:
         last = next((r["loss"] for r in reversed(log) if r["kind"] == "train"), float("nan"))
         evals = [r for r in log if r["kind"] == "eval"]
         return LoopResult(self.step, last, evals[-1] if evals else {}, log)
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimizer step on the next global batch; returns its log record."""
+        import torch
+
+        started = time.perf_counter()
+        indices = self._global_indices(self.step)
+        normalizer = sum(target_count(self.train[i], self.family) for i in indices)
+        mine = indices[self.world.rank::self.world.size]
+        micro = self.config.batch_size
+        step_loss, tokens = 0.0, 0
+        for start in range(0, len(mine), micro):
+            batch = collate([self.train[i] for i in mine[start:start + micro]], self.pad_id)
+            tokens += int(batch["attention_mask"].sum())
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with self._autocast():
+                loss = loss_sum(self.ddp_model, batch, self.family)
+            (loss * self.world.size / normalizer).backward()
+            step_loss += float(loss.detach())
+        step_loss = self._all_reduce(step_loss) / normalizer
+        if self.config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.config.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        elapsed = time.perf_counter() - started
+        return {"kind": "train", "step": self.step, "epoch": (self.step - 1) // self.steps_per_epoch + 1,
+                "loss": step_loss, "lr": lr, "tokens_per_s": self._all_reduce(tokens) / elapsed}
 
     def _append_log(self, record: dict[str, Any]) -> None:
         if self.world.is_main:

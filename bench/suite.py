@@ -1,0 +1,520 @@
+"""The benchmark suite: each workload runs nlpapp and a plain-library baseline on the same
+model object and inputs, interleaved in one process, and reports the median of the
+per-round time ratios (nlpapp ÷ baseline: 1.00 is no framework cost, below 1 is faster).
+
+    python bench/suite.py [--quick] [--only W1,W7] [--rounds 5] [--data ../shared/data]
+
+Writes bench/results/<date>.json (the environment, with a matmul and bandwidth
+calibration, and every row) and rewrites the generated part of docs/benchmarks.md.
+Models other than the embedded defaults are built here with random weights (same shapes
+as the named models), so the suite runs offline; speed does not depend on the weights."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from harness import environment, side_by_side, timed
+from nlpapp.api import Runtime, run
+
+HERE = Path(__file__).parent
+DOCS = HERE.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
+
+
+class Suite:
+    def __init__(self, runtime: Runtime, work: Path, data: Path, rounds: int, quick: bool):
+        self.runtime, self.work, self.data, self.rounds, self.quick = runtime, work, data, rounds, quick
+        self.rows: list[dict[str, Any]] = []
+
+    def row(self, workload: str, case: str, result: dict[str, Any], target: float | None = None,
+            **extra: Any) -> None:
+        """One result; ``target`` is the most the ratio may be (None: reported only)."""
+        row = {"workload": workload, "case": case, **result, **extra}
+        if target is not None:
+            row["target"] = f"<= {target}"
+            row["met"] = result["ratio_median"] <= target
+        self.rows.append(row)
+        met = "" if target is None else ("  target met" if row["met"] else f"  target {target} missed")
+        print(f"{workload:3} {case:58} ratio {result['ratio_median']:.3f} "
+              f"[{result['ratio_min']:.3f}-{result['ratio_max']:.3f}]{met}", flush=True)
+
+    def fact(self, workload: str, case: str, value: float, unit: str, target: str | None = None,
+             met: bool | None = None, **extra: Any) -> None:
+        """A measured figure that is not a side-by-side ratio (start-up time, a speed-up)."""
+        self.rows.append({"workload": workload, "case": case, "value": value, "unit": unit,
+                          **({"target": target, "met": met} if target else {}), **extra})
+        shown = "" if target is None else (f"  target {target} met" if met else f"  target {target} missed")
+        print(f"{workload:3} {case:58} {value:.4g} {unit}{shown}", flush=True)
+
+    def records(self, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        return [(str(i), r) for i, r in enumerate(rows)]
+
+    def nlpapp(self, task: str, rows: list[dict[str, Any]], model: str, batch: int, **options: Any
+               ) -> Callable[[], Any]:
+        return lambda: list(run(self.runtime, task, self.records(rows), model=model, options=options,
+                                batch_size=batch))
+
+
+# --- models with random weights, the shapes of the named ones ------------------------------
+
+def encoder_with_head(suite: Suite, head: str) -> str:
+    """all-MiniLM-L6-v2 (the embedded minilm) with a classification or QA head."""
+    import transformers as tf
+
+    folder = suite.work / f"minilm-{head}"
+    if not folder.exists():
+        source = suite.runtime.models.resolve("minilm").path
+        cls = {"classifier": tf.AutoModelForSequenceClassification, "qa": tf.AutoModelForQuestionAnswering}[head]
+        torch.manual_seed(0)
+        model = cls.from_pretrained(source, num_labels=2) if head == "classifier" else cls.from_pretrained(source)
+        model.save_pretrained(folder)
+        tf.AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    return str(folder)
+
+
+def t5_small(suite: Suite) -> str:
+    import transformers as tf
+
+    from nlpapp.testing.tiny import build_tokenizer
+
+    folder = suite.work / "t5-small-random"
+    if not folder.exists():
+        tokenizer = build_tokenizer("t5")
+        torch.manual_seed(0)
+        config = tf.T5Config(vocab_size=len(tokenizer), d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8,
+                             decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.eos_token_id)
+        tf.T5ForConditionalGeneration(config).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def gpt2_sized(suite: Suite) -> str:
+    """GPT-2 small's shape (12 layers, 768 wide) with SmolLM2's tokenizer and chat template."""
+    import transformers as tf
+
+    folder = suite.work / "gpt2-sized-random"
+    if not folder.exists():
+        tokenizer = tf.AutoTokenizer.from_pretrained(suite.runtime.models.resolve("smollm2").path)
+        torch.manual_seed(0)
+        config = tf.GPT2Config(vocab_size=len(tokenizer), n_positions=1024, n_embd=768, n_layer=12, n_head=12,
+                               bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+        tf.GPT2LMHeadModel(config).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+def sentences(n: int) -> list[str]:
+    from nlpapp.datasets import packaged_jsonl
+
+    base = [r["text"] for r in packaged_jsonl("nlpapp_sentiment", "data/sample.jsonl")()]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def reuters_bodies(suite: Suite) -> list[str]:
+    rows = []
+    for split in ("train", "dev"):
+        path = suite.data / "reuters" / f"{split}.jsonl"
+        rows += [json.loads(line)["body"] for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+# --- plain baselines --------------------------------------------------------------------------
+
+def plain_classify(model: Any, texts: list[str], batch: int) -> list[int]:
+    tok, hf = model.tokenizer, model.hf_model
+    labels = []
+    for start in range(0, len(texts), batch):
+        enc = tok(texts[start:start + batch], return_tensors="pt", padding=True, truncation=True)
+        with torch.inference_mode():
+            labels += hf(**enc).logits.argmax(-1).tolist()
+    return labels
+
+
+def plain_generate(model: Any, prompts: list[str], batch: int, max_new_tokens: int, chat: bool = True) -> list[str]:
+    """What a user writes with transformers alone: chat template (causal), left padding, greedy."""
+    tok, hf = model.tokenizer, model.hf_model
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+             for p in prompts] if chat else prompts
+    outputs = []
+    for start in range(0, len(texts), batch):
+        enc = tok(texts[start:start + batch], return_tensors="pt", padding=True, add_special_tokens=not chat)
+        with torch.inference_mode():
+            out = hf.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        keep = out[:, enc["input_ids"].shape[1]:] if hf.config.is_encoder_decoder is False else out
+        outputs += tok.batch_decode(keep, skip_special_tokens=True)
+    return outputs
+
+
+def plain_extractive_qa(model: Any, rows: list[dict[str, str]], batch: int, max_answer: int = 30) -> list[str]:
+    """The usual hand-written decoding: windows with stride, top-20 starts x top-20 ends."""
+    tok, hf = model.tokenizer, model.hf_model
+    answers = []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        enc = tok([r["question"] for r in chunk], [r["context"] for r in chunk], truncation="only_second",
+                  max_length=384, stride=128, return_overflowing_tokens=True, return_offsets_mapping=True,
+                  padding=True, return_tensors="pt")
+        windows = enc.pop("overflow_to_sample_mapping").tolist()
+        offsets = enc.pop("offset_mapping").tolist()
+        with torch.inference_mode():
+            out = hf(**enc)
+        best: dict[int, tuple[float, int, int]] = {}
+        for w, sample in enumerate(windows):
+            sequence = enc.sequence_ids(w)
+            starts = out.start_logits[w].topk(20).indices.tolist()
+            ends = out.end_logits[w].topk(20).indices.tolist()
+            for s in starts:
+                for e in ends:
+                    if sequence[s] != 1 or sequence[e] != 1 or e < s or e - s + 1 > max_answer:
+                        continue
+                    score = float(out.start_logits[w][s] + out.end_logits[w][e])
+                    if sample not in best or score > best[sample][0]:
+                        best[sample] = (score, offsets[w][s][0], offsets[w][e][1])
+        answers += [chunk[i]["context"][best[i][1]:best[i][2]] if i in best else "" for i in range(len(chunk))]
+    return answers
+
+
+# --- the workloads ------------------------------------------------------------------------------
+
+def w1_sentiment(suite: Suite) -> None:
+    import transformers as tf
+
+    folder = encoder_with_head(suite, "classifier")
+    model = suite.runtime.models.load(folder)
+    texts = sentences(64 if suite.quick else 256)
+    rows = [{"text": t} for t in texts]
+    pipe = tf.pipeline("text-classification", model=model.hf_model, tokenizer=model.tokenizer, device=-1)
+    for batch, target in ((1, 1.03), (32, 1.02)):
+        ours = suite.nlpapp("sentiment", rows, folder, batch)
+        suite.row("W1", f"sentiment, {len(texts)} short inputs, batch {batch} vs tokenizer+model",
+                  side_by_side(ours, lambda: plain_classify(model, texts, batch), suite.rounds), target)
+        suite.row("W1", f"sentiment, batch {batch} vs pipeline('text-classification')",
+                  side_by_side(ours, lambda: pipe(texts, batch_size=batch, truncation=True), suite.rounds))
+
+
+def w2_ragged(suite: Suite) -> None:
+    folder = encoder_with_head(suite, "classifier")
+    model = suite.runtime.models.load(folder)
+    bodies = reuters_bodies(suite) * (1 if suite.quick else 4)  # 240 inputs: batches to sort into
+    lengths = model.count_tokens(bodies)
+    mean_chars = int(statistics.mean(len(b) for b in bodies))
+    uniform = [(bodies[0] * 20)[:mean_chars] for _ in bodies]  # same count, same total size, one length
+    ours_ragged = suite.nlpapp("sentiment", [{"text": b} for b in bodies], folder, 32)
+    ours_uniform = suite.nlpapp("sentiment", [{"text": u} for u in uniform], folder, 32)
+    suite.row("W2", f"ragged Reuters bodies ({len(bodies)}, {min(lengths)}-{max(lengths)} tokens), batch 32, "
+              "vs unsorted batches", side_by_side(ours_ragged, lambda: plain_classify(model, bodies, 32), suite.rounds),
+              target=round(1 / 1.5, 3), goal="nlpapp >= 1.5x faster than unsorted")
+    # throughput in tokens the model reads (after truncation to its window), so that the
+    # two sets count the same way although their lengths differ
+    window = model.max_input_tokens or 512
+    ragged_tokens = sum(min(n, window) for n in lengths)
+    uniform_tokens = sum(min(n, window) for n in model.count_tokens(uniform))
+    timing = side_by_side(ours_ragged, ours_uniform, suite.rounds)
+    ratio = (ragged_tokens / statistics.median(timing["ours_s"])) / (uniform_tokens / statistics.median(timing["theirs_s"]))
+    suite.fact("W2", "ragged ÷ uniform inputs: tokens/s (nlpapp both, batch 32)", ratio, "x", target=">= 0.9",
+               met=ratio >= 0.9, ragged_tokens=ragged_tokens, uniform_tokens=uniform_tokens, timing=timing)
+
+
+def w3_qa(suite: Suite) -> None:
+    folder = encoder_with_head(suite, "qa")
+    model = suite.runtime.models.load(folder)
+    bodies = [b for b in reuters_bodies(suite) if len(b) > 1500][: 8 if suite.quick else 24]
+    rows = [{"question": "What did the company say?", "context": b} for b in bodies]
+    for batch, target in ((1, 1.03), (8, 1.02)):
+        ours = suite.nlpapp("qa", rows, folder, batch, max_answer_tokens=30, stride=128)
+        suite.row("W3", f"extractive QA, {len(rows)} long contexts (384-token windows, stride), batch {batch}",
+                  side_by_side(ours, lambda: plain_extractive_qa(model, rows, batch), suite.rounds), target)
+
+
+def w4_seq2seq(suite: Suite) -> None:
+    folder = t5_small(suite)
+    model = suite.runtime.models.load(folder)
+    texts = sentences(8 if suite.quick else 16)
+    for task, prompt, options in (("summarization", "summarize: {}", {"max_new_tokens": 24}),
+                                  ("translation", "translate English to French: {}",
+                                   {"max_new_tokens": 24, "source_lang": "en", "target_lang": "fr"})):
+        prompts = [prompt.format(t) for t in texts]
+        for batch, target in ((1, 1.03), (8, 1.02)):
+            ours = suite.nlpapp(task, [{"text": t} for t in texts], folder, batch, **options)
+            suite.row("W4", f"{task}, t5-small shape, {len(texts)} inputs, batch {batch} vs model.generate",
+                      side_by_side(ours, lambda: plain_generate(model, prompts, batch, 24, chat=False), suite.rounds),
+                      target)
+
+
+def w5_generation(suite: Suite) -> None:
+    import transformers as tf
+
+    prompts = sentences(32)
+    for name in ("smollm2", gpt2_sized(suite)):
+        label = "smollm2" if name == "smollm2" else "gpt2-sized"
+        model = suite.runtime.models.load(name)
+        batches = (1, 8) if suite.quick else (1, 8, 32)
+        items_per_s = {}
+        for batch in batches:
+            chosen = prompts[: max(batch, 4)]
+            ours = suite.nlpapp("generation", [{"prompt": p} for p in chosen], name, batch, max_new_tokens=32)
+            result = side_by_side(ours, lambda: plain_generate(model, chosen, batch, 32), suite.rounds)
+            items_per_s[batch] = len(chosen) / statistics.median(result["ours_s"])
+            suite.row("W5", f"generation, {label}, {len(chosen)} prompts, batch {batch} vs model.generate", result,
+                      1.03 if batch == 1 else 1.02)
+        pipe = tf.pipeline("text-generation", model=model.hf_model, tokenizer=model.tokenizer, device=-1)
+        chosen = prompts[:8]
+        messages = [[{"role": "user", "content": p}] for p in chosen]
+        suite.row("W5", f"generation, {label}, batch 8 vs pipeline('text-generation')",
+                  side_by_side(suite.nlpapp("generation", [{"prompt": p} for p in chosen], name, 8, max_new_tokens=32),
+                               lambda: pipe(messages, batch_size=8, max_new_tokens=32, do_sample=False),
+                               suite.rounds))
+        largest = max(batches)
+        suite.fact("W5", f"generation, {label}: batch {largest} ÷ batch 1 throughput",
+                   items_per_s[largest] / items_per_s[1], "x", target=">= 6" if largest == 32 else None,
+                   met=items_per_s[largest] / items_per_s[1] >= 6 if largest == 32 else None)
+        if name == "smollm2":
+            streamed: list[str] = []
+            single = [{"prompt": prompts[0]}]
+            streaming = lambda: list(run(suite.runtime, "generation", suite.records(single), model=name,
+                                         options={"max_new_tokens": 32}, stream=streamed.append))
+            suite.row("W5", "generation, smollm2, one prompt streamed vs model.generate",
+                      side_by_side(streaming, lambda: plain_generate(model, [prompts[0]], 1, 32), suite.rounds))
+            roofline(suite, model)
+
+
+def roofline(suite: Suite, model: Any) -> None:
+    """Batch-1 decode against the memory-bandwidth bound: each new token reads every weight once."""
+    from harness import calibration
+
+    tok, hf = model.tokenizer, model.hf_model
+    enc = tok(["Tell me about the sea."], return_tensors="pt")
+
+    def generate(n: int) -> None:
+        with torch.inference_mode():
+            hf.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
+
+    generate(4)
+    per_token = (statistics.median(timed(lambda: generate(65)) for _ in range(3))
+                 - statistics.median(timed(lambda: generate(1)) for _ in range(3))) / 64
+    weight_bytes = sum(p.numel() * p.element_size() for p in hf.parameters())
+    bandwidth = calibration()["copy_bandwidth_gb_s"] * 1e9
+    bound = bandwidth / weight_bytes
+    suite.fact("W5", "batch-1 decode, smollm2: share of the memory-bandwidth roofline", (1 / per_token) / bound,
+               "of roofline", target=">= 0.5", met=(1 / per_token) / bound >= 0.5,
+               decode_tokens_per_s=1 / per_token, weight_bytes=weight_bytes, bandwidth_gb_s=bandwidth / 1e9,
+               roofline_tokens_per_s=bound)
+
+
+def w6_training(suite: Suite) -> None:
+    """nlpapp's training loop against a plain peft + torch loop, on the same features and weights."""
+    import peft
+
+    from nlpapp.training.config import TrainConfig
+    from nlpapp.training.distributed import World
+    from nlpapp.training.loop import TrainingLoop, collate
+    from nlpapp.training.features import causal_lm
+    from nlpapp.types import ModelFamily
+
+    base = suite.runtime.models.load("smollm2")
+    tok = base.tokenizer
+    bodies = reuters_bodies(suite)
+    # ragged examples (up to 384 tokens); each round is one epoch, so both sides see the same data
+    features = [causal_lm(tok, "Write a headline.", b[:1500], 384) for b in bodies][: 24 if suite.quick else 48]
+    tokens = sum(len(f["input_ids"]) for f in features)
+    steps = len(features) // 8
+
+    def lora_copy() -> Any:
+        import transformers as tf
+
+        torch.manual_seed(0)
+        hf = tf.AutoModelForCausalLM.from_pretrained(suite.runtime.models.resolve("smollm2").path,
+                                                     dtype=torch.float32)
+        config = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
+                                 task_type="CAUSAL_LM")
+        return peft.get_peft_model(hf, config)
+
+    def nlpapp_loop(group: bool) -> Callable[[], Any]:
+        model = lora_copy()
+        config = TrainConfig(task="generation", model="smollm2", data=["-"], output=str(suite.work / "o"), lr=1e-4,
+                             batch_size=8, epochs=1000, save_every=0, group_by_length=group)
+        loop = TrainingLoop(config, model, ModelFamily.CAUSAL_LM, tok.pad_token_id, features, [], World(), "cpu",
+                            suite.work / "ckpt", suite.work / "log.jsonl")
+        model.train()
+
+        def steps_of_nlpapp() -> None:
+            for _ in range(steps):
+                loop.train_step()
+        return steps_of_nlpapp
+
+    def plain_loop() -> Callable[[], Any]:
+        model = lora_copy()
+        model.train()
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        epoch = [0]
+
+        def steps_of_plain() -> None:  # one epoch, in the order nlpapp's loop uses (seed 0: epoch number)
+            order = torch.randperm(len(features), generator=torch.Generator().manual_seed(epoch[0])).tolist()
+            epoch[0] += 1
+            for step in range(steps):
+                indices = order[step * 8:(step + 1) * 8]
+                batch = collate([features[i] for i in indices], tok.pad_token_id)
+                loss = model(**batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad()
+        return steps_of_plain
+
+    result = side_by_side(nlpapp_loop(False), plain_loop(), max(2, suite.rounds - 2))
+    suite.row("W6", f"LoRA training, smollm2, an epoch of {steps} steps x 8 Reuters examples vs plain peft+torch",
+              result, target=1.0, tokens_per_epoch=tokens)
+    grouped = side_by_side(nlpapp_loop(True), nlpapp_loop(False), max(2, suite.rounds - 2))
+    suite.row("W6", "the same with --group-by-length ÷ without (ragged examples)", grouped, target=round(1 / 1.3, 3),
+              goal=">= 1.3x the padded baseline")
+    peak_memory(suite)
+
+
+PEAK_SCRIPT = """
+import json, sys
+from nlpapp.api import Runtime
+from nlpapp.training.config import TrainConfig
+from nlpapp.training.trainer import train
+config = TrainConfig(**json.loads(sys.argv[1]))
+train(Runtime.create(), config, show_progress=False)
+# VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's over from fork)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"peak_rss_mb": peak_kb / 1024}))
+"""
+
+
+def peak_memory(suite: Suite) -> None:
+    """LoRA against full fine-tuning: peak resident memory of a whole training process, with
+    small batches (weights and optimizer state dominate) and larger ones (activations do)."""
+    data = suite.work / "headlines.jsonl"
+    data.write_text("".join(json.dumps({"text": b[:800], "summary": "Headline"}) + "\n"
+                            for b in reuters_bodies(suite)[:16]))
+    for batch, length in ((1, 128), (4, 256)):
+        peaks = {}
+        for full in (False, True):
+            config = {"task": "summarization", "model": "smollm2", "data": [str(data)], "output":
+                      str(suite.work / f"peak-{full}-{batch}"), "max_steps": 2, "batch_size": batch, "save_every": 0,
+                      "full": full, "max_length": length}
+            out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, json.dumps(config)], capture_output=True,
+                                 text=True)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            peaks["full" if full else "lora"] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+        ratio = peaks["lora"] / peaks["full"]
+        suite.fact("W6", f"peak memory of a training process, LoRA ÷ full (smollm2, batch {batch} x {length} tokens)",
+                   ratio, "x", target="<= 0.7", met=ratio <= 0.7, peak_rss_mb=peaks)
+
+
+def w7_metrics(suite: Suite) -> None:
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    from nlpapp.evaluation import metrics
+
+    lines = [s for s in (suite.data / "austen").glob("*.txt") for s in s.read_text().split(".")]
+    lines = [" ".join(line.split()) for line in lines if len(line.split()) > 5][:1000 if suite.quick else 5000]
+    hypotheses = [" ".join(line.split()[::2] + line.split()[1::4]) for line in lines]  # a deterministic paraphrase
+    references = [[line] for line in lines]
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
+
+    def direct_rouge() -> None:
+        scores = [scorer.score(r[0], h) for h, r in zip(hypotheses, references)]
+        statistics.mean(s["rougeL"].fmeasure for s in scores)
+
+    for name, ours, theirs in (
+            ("bleu", lambda: metrics.bleu(hypotheses, references), lambda: sacrebleu.corpus_bleu(hypotheses, [lines])),
+            ("chrf", lambda: metrics.chrf(hypotheses, references), lambda: sacrebleu.corpus_chrf(hypotheses, [lines])),
+            ("rouge", lambda: metrics.rouge(hypotheses, references), direct_rouge)):
+        suite.row("W7", f"{name} on {len(lines)} pairs vs the direct library call",
+                  side_by_side(ours, theirs, max(2, suite.rounds - 2)), target=1.1)
+
+
+def w8_cold_start(suite: Suite) -> None:
+    def wall(args: list[str]) -> float:
+        return statistics.median(timed(lambda: subprocess.run(args, capture_output=True, check=True))
+                                 for _ in range(5))
+
+    for command in (["--help"], ["tasks"]):
+        seconds = wall([sys.executable, "-m", "nlpapp", *command])
+        suite.fact("W8", f"nlpapp {' '.join(command)}: wall time", seconds, "s", target="<= 0.3", met=seconds <= 0.3)
+    loaded = subprocess.run([sys.executable, "-c", "import sys; from nlpapp.cli.main import main; main(['--help']); "
+                             "print('torch' in sys.modules)"], capture_output=True, text=True)
+    suite.fact("W8", "nlpapp --help imports torch", float(loaded.stdout.strip().endswith("True")), "(1 = yes)",
+               target="== 0", met=loaded.stdout.strip().endswith("False"))
+    # the load, and how much of it is importing torch and transformers (which nlpapp defers)
+    script = ("import time, json; from nlpapp.api import Runtime; r = Runtime.create(); t = time.perf_counter(); "
+              "r.models.load('smollm2'); total = time.perf_counter() - t; t = time.perf_counter(); "
+              "r2 = Runtime.create(); r2.models.load('smollm2'); print(json.dumps([total, time.perf_counter() - t]))")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                      check=True).stdout) for _ in range(3)]
+    seconds = statistics.median(total for total, _ in runs)
+    again = statistics.median(second for _, second in runs)
+    suite.fact("W8", "first load of the cached default smollm2 in a new process", seconds, "s", target="<= 3",
+               met=seconds <= 3, second_load_same_process_s=again, libraries_import_s=seconds - again)
+
+
+WORKLOADS = {"W1": w1_sentiment, "W2": w2_ragged, "W3": w3_qa, "W4": w4_seq2seq, "W5": w5_generation,
+             "W6": w6_training, "W7": w7_metrics, "W8": w8_cold_start}
+
+
+def markdown(document: dict[str, Any]) -> str:
+    env = document["environment"]
+    lines = [BEGIN, "", f"Run {document['date']} ({'quick' if document['quick'] else 'full'}, "
+             f"{document['rounds']} rounds) on {env['cpu']}, {env['torch_threads']} torch threads, torch "
+             f"{env['versions']['torch']}, transformers {env['versions']['transformers']}; calibration "
+             f"{env['calibration']['matmul_gflops']} GFLOP/s matmul, {env['calibration']['copy_bandwidth_gb_s']} GB/s "
+             f"copy. Ratio = nlpapp time ÷ baseline time, median [min–max] over rounds.", "",
+             "| id | case | result | target | met |", "|---|---|---|---|---|"]
+    for r in document["rows"]:
+        result = (f"{r['ratio_median']:.3f} [{r['ratio_min']:.3f}–{r['ratio_max']:.3f}]" if "ratio_median" in r
+                  else f"{r['value']:.3g} {r['unit']}")
+        target = r.get("goal") or r.get("target") or "—"
+        met = "—" if "met" not in r else ("yes" if r["met"] else "**no**")
+        lines.append(f"| {r['workload']} | {r['case']} | {result} | {target} | {met} |")
+    return "\n".join(lines + ["", END])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer inputs and rounds, for a smoke run")
+    parser.add_argument("--only", help="comma-separated workload ids, e.g. W1,W7")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(WORKLOADS)
+    unknown = sorted(set(chosen) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload {unknown[0]}; choose from {', '.join(WORKLOADS)}")
+    rounds = 3 if args.quick and args.rounds == 5 else args.rounds
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = Suite(Runtime.create(), Path(tmp), args.data, rounds, args.quick)
+        for workload in chosen:
+            WORKLOADS[workload](suite)
+    document = {"date": str(datetime.date.today()), "quick": args.quick, "rounds": rounds,
+                "environment": environment(), "rows": suite.rows}
+    out = HERE / "results" / f"{document['date']}{'-quick' if args.quick else ''}.json"
+    out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {out}")
+    if not args.only and not args.quick:
+        text = DOCS.read_text()
+        start, end = text.find(BEGIN), text.find(END)
+        if start >= 0 and end > start:
+            DOCS.write_text(text[:start] + markdown(document) + text[end + len(END):])
+            print(f"updated {DOCS}")
+
+
+if __name__ == "__main__":
+    main()
