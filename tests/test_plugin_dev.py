@@ -128,8 +128,9 @@ def test_plugin_commands_show_in_help_without_importing_them(register_plugin, cl
 
 def test_plugins_list_shows_import_time_and_hides_the_core_unless_all(cli):
     code, out, _ = cli("plugins")
-    assert code == 0 and out.splitlines()[0].split() == ["PLUGIN", "VERSION", "STATUS", "IMPORT", "REGISTERED", "/",
-                                                          "ERROR"]
+    assert code == 0 and out.splitlines()[0].split() == ["PLUGIN", "VERSION", "STATUS", "IMPORT", "HOOKS",
+                                                          "REGISTERED", "/", "ERROR"]
+    assert [line.split()[4] for line in out.splitlines() if line.startswith("qa ")] == ["datasets,metrics,task_kinds"]
     assert "nlpapp.core" not in out
     code, out, _ = cli("plugins", "list", "--all", "--json")
     infos = {i["name"]: i for i in json.loads(out)}

@@ -51,9 +51,10 @@ def list_plugins(as_json: bool = False, show_all: bool = False) -> None:
     rows = []
     for info in infos:
         what = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info["registered"].items())
-        rows.append([info["name"], info["version"] or "-", info["status"], f"{info['import_seconds']:.3f}s",
+        hooks = ",".join(h.removeprefix("register_") for h in info["hooks"]) or "-"
+        rows.append([info["name"], info["version"] or "-", info["status"], f"{info['import_seconds']:.3f}s", hooks,
                      info["error"] or what or "-"])
-    click.echo(_table(rows, ["PLUGIN", "VERSION", "STATUS", "IMPORT", "REGISTERED / ERROR"]))
+    click.echo(_table(rows, ["PLUGIN", "VERSION", "STATUS", "IMPORT", "HOOKS", "REGISTERED / ERROR"]))
 
 
 def _pip(args: list[str]) -> None:
@@ -83,7 +84,8 @@ def install(specs: tuple[str, ...], editable: tuple[str, ...], upgrade: bool, no
     # a fresh process sees the new distribution (and an editable install's path)
     out = subprocess.run([sys.executable, "-m", "nlpapp", "plugins", "list", "--json"], capture_output=True, text=True)
     if out.returncode != 0:
-        raise NlpappError(f"installed, but nlpapp no longer starts: {out.stderr.strip().splitlines()[-1:]}")
+        last = (out.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise NlpappError(f"installed, but nlpapp no longer starts: {last}")
     infos = {i["name"]: i for i in json.loads(out.stdout)}
     new = [i for name, i in infos.items() if name not in before] or [
         i for i in infos.values() if i["distribution"] and any(
