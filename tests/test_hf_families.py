@@ -116,3 +116,18 @@ def test_detect_family_from_architectures():
 
     assert detect_family(BertConfig(architectures=["BertForQuestionAnswering"])) == ModelFamily.EXTRACTIVE_QA
     assert detect_family(BertConfig()) == ModelFamily.ENCODER
+
+
+def test_a_huge_input_is_cut_before_tokenizing_with_the_same_result(tiny_model, monkeypatch):
+    from nlpapp.runtime import hf
+
+    model = load_hf_model(str(tiny_model("sequence-classification")), "sequence-classification", LoadOptions())
+    huge = "the film was good and " * 100_000  # 2.2 MB
+    seen = []
+    tokenize = model.tokenizer.__call__
+    monkeypatch.setattr(type(model.tokenizer), "__call__",
+                        lambda self, texts, *a, **k: seen.append(max(map(len, texts))) or tokenize(texts, *a, **k))
+    scores = model.classify([huge])
+    assert seen == [model.max_input_tokens * hf.MAX_CHARS_PER_TOKEN]
+    monkeypatch.setattr(hf, "MAX_CHARS_PER_TOKEN", 10**9)  # no cut: tokenize it all
+    assert model.classify([huge]) == scores

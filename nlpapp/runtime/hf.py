@@ -20,6 +20,10 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", categ
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 QA_WINDOW_TOKENS = 384  # the usual SQuAD window; long contexts are covered by strided windows
+# Texts are cut to max_tokens * MAX_CHARS_PER_TOKEN characters before tokenizing: sub-word tokens
+# average 3-5 characters, so this keeps every token truncation keeps, unless the text is made
+# of unbroken strings longer than this (which WordPiece turns into single [UNK] tokens).
+MAX_CHARS_PER_TOKEN = 64
 
 
 def detect_family(config: Any) -> ModelFamily:
@@ -158,7 +162,14 @@ class HFModel(Model):
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
+    def head(self, texts: Sequence[str], max_tokens: int | None = None) -> list[str]:
+        """Each text cut to the characters that can matter for ``max_tokens`` tokens (default:
+        the model's window), so a huge input is not tokenized whole only to be truncated."""
+        limit = (max_tokens or self.max_input_tokens or 0) * MAX_CHARS_PER_TOKEN
+        return [t[:limit] for t in texts] if limit else list(texts)
+
     def truncate(self, text: str, max_tokens: int) -> str:
+        text = self.head([text], max_tokens)[0]
         encoded = self.tokenizer(text, add_special_tokens=False, truncation=True, max_length=max_tokens,
                                  return_offsets_mapping=self.tokenizer.is_fast)
         if self.tokenizer.is_fast and encoded["offset_mapping"]:
@@ -266,7 +277,7 @@ class Seq2SeqLM(_Generator):
     family = ModelFamily.SEQ2SEQ_LM
 
     def _prepare(self, prompts: Sequence[str], params: GenerationParams, chat: bool) -> tuple[Any, int]:
-        encoded = self.tokenizer(list(prompts), return_tensors="pt", padding=True, truncation=True,
+        encoded = self.tokenizer(self.head(prompts), return_tensors="pt", padding=True, truncation=True,
                                  max_length=self.max_input_tokens)
         return encoded, 1  # the output starts with the decoder's start token
 
@@ -282,7 +293,7 @@ class SequenceClassifier(HFModel):
     def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
         import torch
 
-        encoded = self.tokenizer(list(texts), return_tensors="pt", padding=True, truncation=True,
+        encoded = self.tokenizer(self.head(texts), return_tensors="pt", padding=True, truncation=True,
                                  max_length=self.max_input_tokens)
         with torch.inference_mode():
             logits = self.hf_model(**self._to_device(encoded)).logits.float()
@@ -299,7 +310,7 @@ class Encoder(HFModel):
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         import torch
 
-        encoded = self._to_device(self.tokenizer(list(texts), return_tensors="pt", padding=True,
+        encoded = self._to_device(self.tokenizer(self.head(texts), return_tensors="pt", padding=True,
                                                  truncation=True, max_length=self.max_input_tokens))
         with torch.inference_mode():
             hidden = self.hf_model(**encoded).last_hidden_state.float()
