@@ -1,0 +1,184 @@
+"""The GPU checks of the benchmark suite, as one script for a lent GPU machine (bf16).
+
+    python bench/gpu.py                      # on CUDA: about 3 minutes on an H200
+    python bench/gpu.py --device cpu --small # a smoke run of every code path, on CPU
+
+W1  sentiment at batch 256 x 128 tokens: achieved TFLOP/s and share of the GPU's dense
+    bf16 peak (--peak-tflops, 990 for an H200), nlpapp and plain.
+W5  smollm2 batch-1 decode: eager against a static KV cache + torch.compile (target 2.5x);
+    nlpapp generation at batch 64 against batch 1 (target 20x).
+W6  LoRA against full fine-tuning: step time and peak GPU memory.
+Writes bench/results/gpu-<date>.json and prints a table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import environment, timed
+from nlpapp.api import Runtime, run
+from nlpapp.types import LoadOptions
+from suite import Suite, encoder_with_head, reuters_bodies
+
+HERE = Path(__file__).parent
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_time(fn: Any, device: str, repeats: int) -> float:
+    fn()
+    sync(device)
+
+    def once() -> None:
+        fn()
+        sync(device)
+    return statistics.median(timed(once) for _ in range(repeats))
+
+
+def encoder_flops(config: Any, batch: int, tokens: int) -> float:
+    """Forward FLOPs of a BERT-style encoder: 2 per multiply-add in the projections and MLP,
+    plus the attention scores and weighted sums."""
+    hidden, layers, inner = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    per_token = layers * 2 * (4 * hidden * hidden + 2 * hidden * inner)
+    attention = layers * 2 * 2 * tokens * hidden
+    return batch * tokens * (per_token + attention)
+
+
+def w1_tflops(runtime: Runtime, suite: Suite, device: str, batch: int, tokens: int, peak: float) -> list[dict]:
+    folder = encoder_with_head(suite, "classifier")
+    model = runtime.models.load(folder)
+    body = " ".join(reuters_bodies(suite))
+    ids = model.tokenizer(body, add_special_tokens=False)["input_ids"][: tokens - 2]  # -2: [CLS] and [SEP]
+    text = model.tokenizer.decode(ids)
+    texts = [text] * batch
+    assert model.count_tokens([text])[0] == tokens - 2, "each input must be exactly the asked length"
+    enc = model.tokenizer(texts, return_tensors="pt", padding=True).to(device)
+
+    def plain() -> None:
+        with torch.inference_mode():
+            model.hf_model(**enc).logits.argmax(-1).tolist()
+
+    def ours() -> None:
+        list(run(runtime, "sentiment", [(str(i), {"text": t}) for i, t in enumerate(texts)], model=folder,
+                 batch_size=batch))
+
+    flops = encoder_flops(model.hf_model.config, batch, tokens)
+    rows = []
+    for name, fn in (("nlpapp", ours), ("plain", plain)):
+        seconds = median_time(fn, device, 10)
+        rows.append({"workload": "W1", "case": f"sentiment batch {batch} x {tokens} tokens, {name}",
+                     "seconds": seconds, "tflops": flops / seconds / 1e12,
+                     "share_of_peak": flops / seconds / 1e12 / peak})
+    return rows
+
+
+def w5_decode(runtime: Runtime, device: str, new_tokens: int, compile_model: bool, big_batch: int) -> list[dict]:
+    import transformers as tf
+
+    path = runtime.models.resolve("smollm2").path
+    tok = tf.AutoTokenizer.from_pretrained(path)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    hf = tf.AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+    enc = tok(["Tell me about the sea."], return_tensors="pt").to(device)
+
+    def decode(**kwargs: Any) -> None:
+        with torch.inference_mode():
+            hf.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                        pad_token_id=tok.pad_token_id, **kwargs)
+
+    eager = median_time(decode, device, 3)
+    rows = [{"workload": "W5", "case": "smollm2 batch-1 decode, eager", "tokens_per_s": new_tokens / eager}]
+    if compile_model:
+        hf.forward = torch.compile(hf.forward, mode="reduce-overhead", fullgraph=True)
+        static = median_time(lambda: decode(cache_implementation="static"), device, 3)
+        rows.append({"workload": "W5", "case": "smollm2 batch-1 decode, static cache + torch.compile",
+                     "tokens_per_s": new_tokens / static, "speedup_over_eager": eager / static,
+                     "target": ">= 2.5", "met": eager / static >= 2.5})
+    del hf
+    options = {"max_new_tokens": new_tokens}
+    prompts = [{"prompt": p} for p in (reuters_titles() * big_batch)[:big_batch]]
+    model_spec = "smollm2"
+    one = median_time(lambda: list(run(runtime, "generation", [("0", prompts[0])], model=model_spec,
+                                       options=options, batch_size=1)), device, 3)
+    many = median_time(lambda: list(run(runtime, "generation", [(str(i), p) for i, p in enumerate(prompts)],
+                                        model=model_spec, options=options, batch_size=big_batch)), device, 3)
+    speedup = (big_batch / many) / (1 / one)
+    rows.append({"workload": "W5", "case": f"nlpapp generation, batch {big_batch} ÷ batch 1 throughput",
+                 "value": speedup, "target": ">= 20" if big_batch == 64 else None,
+                 "met": speedup >= 20 if big_batch == 64 else None})
+    return rows
+
+
+def reuters_titles() -> list[str]:
+    return ["Write a headline about oil prices.", "Summarise the week in markets.", "Describe a merger.",
+            "Explain what OPEC does.", "Write one sentence about wheat exports."]
+
+
+def w6_training(runtime: Runtime, suite: Suite, device: str, steps: int) -> list[dict]:
+    from nlpapp.training.config import TrainConfig
+    from nlpapp.training.trainer import train
+
+    data = suite.work / "train.jsonl"
+    data.write_text("".join(json.dumps({"text": b[:1500], "summary": "Headline"}) + "\n"
+                            for b in reuters_bodies(suite)[:32]))
+    rows = []
+    for full in (False, True):
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        config = TrainConfig(task="summarization", model="smollm2", data=[str(data)], max_steps=steps,
+                             output=str(suite.work / f"out-{full}"), batch_size=8, save_every=0, full=full,
+                             max_length=384)
+        manifest = train(runtime, config, load_options=LoadOptions(device=device), show_progress=False)
+        log = [json.loads(line) for line in (Path(config.output) / "train-log.jsonl").read_text().splitlines()]
+        tokens_per_s = statistics.median(r["tokens_per_s"] for r in log if r["kind"] == "train")
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+        rows.append({"workload": "W6", "case": f"{'full' if full else 'LoRA'} fine-tuning, smollm2, batch 8",
+                     "tokens_per_s": tokens_per_s, "peak_gib": peak, "steps": manifest["metrics"]["steps"]})
+    if rows[0]["peak_gib"] and rows[1]["peak_gib"]:
+        ratio = rows[0]["peak_gib"] / rows[1]["peak_gib"]
+        rows.append({"workload": "W6", "case": "peak GPU memory, LoRA ÷ full", "value": ratio,
+                     "target": "<= 0.7", "met": ratio <= 0.7})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--small", action="store_true", help="tiny sizes: check the code paths, not the GPU")
+    parser.add_argument("--no-compile", action="store_true", help="skip the static cache + torch.compile check")
+    parser.add_argument("--peak-tflops", type=float, default=990.0, help="dense bf16 peak of the GPU")
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("no CUDA device here; use --device cpu --small for a smoke run")
+    runtime = Runtime.create(LoadOptions(device=args.device))
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = Suite(runtime, Path(tmp), args.data, rounds=3, quick=args.small)
+        rows += w1_tflops(runtime, suite, args.device, 8 if args.small else 256, 128, args.peak_tflops)
+        rows += w5_decode(runtime, args.device, 8 if args.small else 128, not args.no_compile,
+                          4 if args.small else 64)
+        rows += w6_training(runtime, suite, args.device, 2 if args.small else 10)
+    for row in rows:
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k not in ("workload",)}
+        print(row["workload"], json.dumps(shown, ensure_ascii=False), flush=True)
+    document = {"date": str(datetime.date.today()), "device": args.device, "small": args.small,
+                "environment": environment(), "rows": rows}
+    out = HERE / "results" / f"gpu-{document['date']}{'-small' if args.small else ''}.json"
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
