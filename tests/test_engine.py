@@ -54,7 +54,7 @@ def test_progress_callback_counts_every_item(runtime):
 
 def test_one_pass_models_get_smaller_batches_for_a_long_tail_of_lengths(runtime):
     """Classifier inputs of 50 to 2,000 characters: batches stop where padding would exceed
-    25% (beyond 100 characters); generation keeps full batches, where each costs a pass per token."""
+    5% (beyond 100 characters); generation keeps full batches, where each costs a pass per token."""
     lengths = [50 + 39 * i for i in range(50)] * 2  # 100 inputs, 50 to 1961 characters
     for task_name, model_name, field in (("sentiment", "fake-classifier", "text"), ("generation", "fake-causal",
                                                                                      "prompt")):
@@ -71,4 +71,4 @@ def test_one_pass_models_get_smaller_batches_for_a_long_tail_of_lengths(runtime)
             batches = Predictor(task, model, {}, batch_size=32)._batches(inputs)
             for batch in batches:
                 shortest, longest = min(lengths[i] for i in batch), max(lengths[i] for i in batch)
-                assert longest <= max(1.25 * shortest, shortest + 100)
+                assert longest <= max(engine.MAX_PAD_RATIO * shortest, shortest + engine.PAD_ALLOWANCE_CHARS)
