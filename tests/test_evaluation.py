@@ -2,6 +2,7 @@
 definitions on tricky cases; bootstrap intervals and paired tests behave."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -136,6 +137,11 @@ def test_eval_compare_two_systems(cli, tmp_path):
     assert [s["system"] for s in report["systems"]] == ["fake-qa", "fake-causal"]
     assert report["systems"][0]["scores"]["exact_match"]["value"] == 100.0
     assert report["paired_p_values"]["exact_match"] < 0.05
+    # its report: both systems in the table, and the p-values
+    markdown = (Path(report["report"]).parent / "report.md").read_text()
+    assert "| fake-qa | exact_match | 100 |" in markdown and "| fake-causal | exact_match |" in markdown
+    assert f"- exact_match: p = {report['paired_p_values']['exact_match']:.4f}" in markdown
+    assert (Path(report["report"]).parent / "chart.png").is_file()
 
 
 def test_eval_errors(cli, tmp_path):

@@ -7,21 +7,27 @@ import re
 from nlpapp import runs
 
 
-def _run_folder(report_path: str):
+def run_folder(report_path: str):
     from pathlib import Path
 
     folder = Path(report_path).parent
     return folder, json.loads((folder / "run.json").read_text())
 
 
-def test_eval_report_has_the_scores_intervals_and_an_embedded_chart(cli, tmp_path):
+def eval_sentiment(cli, tmp_path, csv_rows: str, rounds: str) -> dict:
+    """``nlpapp eval sentiment --json`` with the fake classifier on a small CSV."""
     data = tmp_path / "labelled.csv"
-    data.write_text("text,label\ngreat film,positive\nawful film,negative\nboring and bad,negative\ngood,negative\n")
+    data.write_text("text,label\n" + csv_rows)
     code, out, err = cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier", "--json",
-                         "--bootstrap", "50")
+                         "--bootstrap", rounds)
     assert code == 0, err
-    report = json.loads(out)
-    folder, record = _run_folder(report["report"])
+    return json.loads(out)
+
+
+def test_eval_report_has_the_scores_intervals_and_an_embedded_chart(cli, tmp_path):
+    report = eval_sentiment(cli, tmp_path, "great film,positive\nawful film,negative\nboring and bad,negative\n"
+                                           "good,negative\n", "50")
+    folder, record = run_folder(report["report"])
     html = (folder / "report.html").read_text()
     markdown = (folder / "report.md").read_text()
     accuracy = record["metrics"]["accuracy"]
@@ -35,22 +41,6 @@ def test_eval_report_has_the_scores_intervals_and_an_embedded_chart(cli, tmp_pat
     assert "<td>accuracy</td>" in html and f"[{low:.2f}, {high:.2f}]" in html
 
 
-def test_compare_report_has_both_systems_and_the_p_values(cli, tmp_path):
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": "Who founded Acme?", "context": "Acme was founded by Jane Roe.",
-                                        "answer": ["Jane", "Jane Roe"]}) + "\n" for _ in range(6)))
-    code, out, err = cli("eval", "qa", "--data", str(data), "--compare", "fake-qa,fake-causal", "--json",
-                         "--bootstrap", "50")
-    assert code == 0, err
-    report = json.loads(out)
-    folder, _ = _run_folder(report["report"])
-    markdown = (folder / "report.md").read_text()
-    assert "| fake-qa | exact_match | 100 |" in markdown
-    assert "| fake-causal | exact_match |" in markdown
-    assert f"- exact_match: p = {report['paired_p_values']['exact_match']:.4f}" in markdown
-    assert (folder / "chart.png").is_file()
-
-
 def test_train_report_shows_the_loss_curve(cli, tiny_model, tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text('{"prompt": "say hi", "response": "hi there"}\n' * 8)
@@ -59,19 +49,14 @@ def test_train_report_shows_the_loss_curve(cli, tiny_model, tmp_path):
                          "--no-progress", "--json")
     assert code == 0, err
     result = json.loads(out)
-    folder, record = _run_folder(result["report"])
+    folder, record = run_folder(result["report"])
     markdown = (folder / "report.md").read_text()
     assert f"| final_loss | {record['metrics']['final_loss']:.4g} | - |" in markdown
     assert (folder / "chart.png").is_file() and "data:image/png;base64," in (folder / "report.html").read_text()
 
 
 def test_runs_report_rewrites_and_prints(cli, tmp_path):
-    data = tmp_path / "labelled.csv"
-    data.write_text("text,label\ngreat,positive\nawful,negative\n")
-    code, out, err = cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier", "--json",
-                         "--bootstrap", "10")
-    assert code == 0, err
-    run_id = json.loads(out)["run"]
+    run_id = eval_sentiment(cli, tmp_path, "great,positive\nawful,negative\n", "10")["run"]
     folder = runs.runs_dir() / run_id
     (folder / "report.md").unlink()
     code, out, err = cli("runs", "report", run_id, "--markdown")
