@@ -84,6 +84,28 @@ def test_lm_blocks_cover_the_text(tiny_model):
     assert total == expected
 
 
+def test_causal_loss_on_labelled_positions_only_equals_the_loss_over_all_logits(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from nlpapp.training.loop import IGNORE, accepts_logits_to_keep, causal_loss_sum, collate
+
+    tok = AutoTokenizer.from_pretrained(tiny_model("causal-lm"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model("causal-lm")).eval()
+    # ragged prompts, so the rows' answers sit at different positions
+    batch = collate([features.causal_lm(tok, "word " * n + "?", f"answer {n}", max_length=64) for n in (1, 9, 20)],
+                    tok.pad_token_id)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    every_logit = model(**inputs).logits[:, :-1]
+    expected = torch.nn.functional.cross_entropy(every_logit.flatten(0, 1), batch["labels"][:, 1:].flatten(),
+                                                 ignore_index=IGNORE, reduction="sum")
+    assert torch.allclose(causal_loss_sum(model, inputs, batch["labels"]), expected, rtol=1e-5)
+    # and the saving reaches the model through the peft wrapper training uses
+    import peft
+
+    wrapped = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    assert accepts_logits_to_keep(model) and accepts_logits_to_keep(wrapped)
+
+
 # --- the loop and the adapter -------------------------------------------------------------
 
 def test_training_lowers_the_loss_and_writes_a_standard_peft_adapter(runtime, tiny_model, gen_data, tmp_path):

@@ -76,15 +76,39 @@ def loss_sum(model: Any, batch: dict[str, Any], family: ModelFamily) -> Any:
         out = model(**inputs, labels=batch["labels"])  # the model shifts labels into decoder inputs
         return F.cross_entropy(out.logits.flatten(0, 1).float(), batch["labels"].flatten(),
                                ignore_index=IGNORE, reduction="sum")
-    out = model(**inputs)
     if family == ModelFamily.CAUSAL_LM:
-        logits, labels = out.logits[:, :-1], batch["labels"][:, 1:]
-        return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE,
-                               reduction="sum")
+        return causal_loss_sum(model, inputs, batch["labels"])
+    out = model(**inputs)
     if family == ModelFamily.EXTRACTIVE_QA:
         return (F.cross_entropy(out.start_logits.float(), batch["start_positions"], reduction="sum")
                 + F.cross_entropy(out.end_logits.float(), batch["end_positions"], reduction="sum")) / 2
     return F.cross_entropy(out.logits.float(), batch["labels"], reduction="sum")
+
+
+def causal_loss_sum(model: Any, inputs: dict[str, Any], labels: Any) -> Any:
+    """Summed next-token loss. Where the model can (``logits_to_keep``), logits are computed
+    only at positions some row predicts a target from: prompt tokens are masked in
+    instruction tuning, and their logits (batch x length x vocabulary floats, several
+    copies in backward) were the largest tensors of a step."""
+    import torch.nn.functional as F
+
+    targets = labels[:, 1:]  # position p predicts token p + 1
+    if accepts_logits_to_keep(model):
+        positions = (targets != IGNORE).any(0).nonzero().squeeze(1)
+        logits = model(**inputs, logits_to_keep=positions).logits
+        targets = targets[:, positions]
+    else:
+        logits = model(**inputs).logits[:, :-1]
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
+
+
+def accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the Hugging Face model under DDP and peft wrappers takes ``logits_to_keep``."""
+    import inspect
+
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # peft
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 def loss_totals(model: Any, features: list[dict[str, Any]], family: ModelFamily, pad_id: int, device: str,
