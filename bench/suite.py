@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -301,23 +302,37 @@ def roofline(suite: Suite, model: Any) -> None:
     """Batch-1 decode against the memory-bandwidth bound: each new token reads every weight once."""
     from harness import calibration
 
+    from nlpapp.types import GenerationParams
+
     tok, hf = model.tokenizer, model.hf_model
     enc = tok(["Tell me about the sea."], return_tensors="pt")
 
-    def generate(n: int) -> None:
+    def plain(n: int) -> None:
         with torch.inference_mode():
             hf.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
 
-    generate(4)
-    per_token = (statistics.median(timed(lambda: generate(65)) for _ in range(3))
-                 - statistics.median(timed(lambda: generate(1)) for _ in range(3))) / 64
+    def compiled(n: int) -> None:  # nlpapp's --compile
+        model.generate(["Tell me about the sea."], GenerationParams(max_new_tokens=n, compile=True,
+                                                                  extra={"min_new_tokens": n}), chat=False)
+
+    def per_token(generate: Callable[[int], None]) -> float:
+        generate(1), generate(65)  # warm (and compile, once per cache length)
+        return (statistics.median(timed(lambda: generate(65)) for _ in range(3))
+                - statistics.median(timed(lambda: generate(1)) for _ in range(3))) / 64
+
     weight_bytes = sum(p.numel() * p.element_size() for p in hf.parameters())
-    bandwidth = calibration()["copy_bandwidth_gb_s"] * 1e9
-    bound = bandwidth / weight_bytes
-    suite.fact("W5", "batch-1 decode, smollm2: share of the memory-bandwidth roofline", (1 / per_token) / bound,
-               "of roofline", target=">= 0.5", met=(1 / per_token) / bound >= 0.5,
-               decode_tokens_per_s=1 / per_token, weight_bytes=weight_bytes, bandwidth_gb_s=bandwidth / 1e9,
-               roofline_tokens_per_s=bound)
+    for how, generate in (("", plain), (" with --compile", compiled)):
+        started = time.perf_counter()
+        before = calibration()["copy_bandwidth_gb_s"]
+        seconds = per_token(generate)
+        # the bandwidth this noisy machine gives moves; the higher of the two readings around
+        # the decode makes the bound the harder one to reach
+        bandwidth = max(before, calibration()["copy_bandwidth_gb_s"]) * 1e9
+        bound = bandwidth / weight_bytes
+        suite.fact("W5", f"batch-1 decode{how}, smollm2: share of the memory-bandwidth roofline",
+                   (1 / seconds) / bound, "of roofline", target=">= 0.5", met=(1 / seconds) / bound >= 0.5,
+                   decode_tokens_per_s=1 / seconds, weight_bytes=weight_bytes, bandwidth_gb_s=bandwidth / 1e9,
+                   roofline_tokens_per_s=bound, measured_in_s=time.perf_counter() - started)
 
 
 def w6_training(suite: Suite) -> None:
@@ -447,7 +462,7 @@ def w7_metrics(suite: Suite) -> None:
             ("chrf", lambda: metrics.chrf(hypotheses, references), lambda: sacrebleu.corpus_chrf(hypotheses, [lines])),
             ("rouge", lambda: metrics.rouge(hypotheses, references), direct_rouge)):
         suite.row("W7", f"{name} on {len(lines)} pairs vs the direct library call",
-                  side_by_side(ours, theirs, max(2, suite.rounds - 2)), target=1.1)
+                  side_by_side(ours, theirs, suite.rounds + 4), target=1.1)  # single-threaded, so cheap rounds
 
 
 def w8_cold_start(suite: Suite) -> None:

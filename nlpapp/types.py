@@ -101,6 +101,7 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int | None = None
     repetition_penalty: float = 1.0
+    compile: bool = False  # static KV cache + a torch.compile'd decoding step
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific generate() kwargs
 
     def __post_init__(self) -> None:

@@ -28,6 +28,17 @@ def test_batched_generation_equals_one_by_one(tiny_model, family):
     assert all(isinstance(t, str) for t in batched)
 
 
+def test_compiled_decoding_gives_the_eager_output(tiny_model):
+    from torch._dynamo.utils import counters
+
+    model = load_hf_model(str(tiny_model("causal-lm")), None, CPU)
+    prompts = ["the weather is nice", "who founded the company and where is it based today"]
+    eager = model.generate(prompts, GenerationParams(max_new_tokens=8))
+    compiled_frames = counters["frames"]["ok"]
+    assert model.generate(prompts, GenerationParams(max_new_tokens=8, compile=True)) == eager
+    assert counters["frames"]["ok"] > compiled_frames  # dynamo compiled the decoding step
+
+
 def test_chat_template_is_applied_for_causal_models(tiny_model):
     model = load_hf_model(str(tiny_model("causal-lm")), None, CPU)
     assert model.has_chat_template

@@ -201,6 +201,17 @@ def _make_streamer(tokenizer: Any, callback: StreamCallback) -> Any:
     return CallbackStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
+def _compile_config(device: str) -> Any:
+    """How transformers' generate() compiles its decoding step over a static cache: CUDA
+    graphs on a GPU; plain inductor code elsewhere, where generate() compiles only when told."""
+    from transformers import CompileConfig
+
+    on_gpu = device.startswith("cuda")
+    config = CompileConfig(mode="reduce-overhead" if on_gpu else "default")
+    config._compile_all_devices = True  # transformers' own (private) flag for compiling off CUDA
+    return config
+
+
 class _Generator(HFModel):
     """generate() for causal and seq2seq models."""
 
@@ -216,6 +227,8 @@ class _Generator(HFModel):
                 torch.manual_seed(params.seed)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if params.compile:
+            kwargs.update(cache_implementation="static", compile_config=_compile_config(self.device))
         kwargs.update(params.extra)
         return kwargs
 

@@ -131,3 +131,5 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
 def pytest_configure(config: pytest.Config) -> None:
     # peft calls a transformers method that transformers 5 deprecated; not a plugin's to fix
     config.addinivalue_line("filterwarnings", "ignore:.*is_gradient_checkpointing.*:FutureWarning")
+    # torch.compile's code generation still uses a torch API torch itself deprecated
+    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
