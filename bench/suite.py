@@ -487,6 +487,14 @@ def w8_cold_start(suite: Suite) -> None:
     again = statistics.median(second for _, second in runs)
     suite.fact("W8", "first load of the cached default smollm2 in a new process", seconds, "s", target="<= 3",
                met=seconds <= 3, second_load_same_process_s=again, libraries_import_s=seconds - again)
+    # the same first load, whole processes side by side: nlpapp against transformers on the cached folder
+    folder = suite.runtime.models.resolve("smollm2").path
+    ours = [sys.executable, "-c", "from nlpapp.api import Runtime; Runtime.create().models.load('smollm2')"]
+    theirs = [sys.executable, "-c", f"import transformers as tf; tf.AutoTokenizer.from_pretrained({folder!r}); "
+              f"tf.AutoModelForCausalLM.from_pretrained({folder!r})"]
+    suite.row("W8", "a new process that loads the cached smollm2 vs one that loads it with plain transformers",
+              side_by_side(lambda: subprocess.run(ours, capture_output=True, check=True),
+                           lambda: subprocess.run(theirs, capture_output=True, check=True), suite.rounds))
 
 
 WORKLOADS = {"W1": w1_sentiment, "W2": w2_ragged, "W3": w3_qa, "W4": w4_seq2seq, "W5": w5_generation,
