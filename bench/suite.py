@@ -336,72 +336,125 @@ def roofline(suite: Suite, model: Any) -> None:
 
 
 def w6_training(suite: Suite) -> None:
-    """nlpapp's training loop against a plain peft + torch loop, on the same features and weights."""
+    """nlpapp's training loop against a plain peft + torch loop and the transformers Trainer,
+    on the same features and starting weights: a causal LM and an encoder classifier."""
     import peft
+    import transformers as tf
 
-    from nlpapp.training.config import TrainConfig
-    from nlpapp.training.distributed import World
-    from nlpapp.training.loop import TrainingLoop, collate
-    from nlpapp.training.features import causal_lm
+    from nlpapp.training.features import causal_lm, classification
     from nlpapp.types import ModelFamily
 
-    base = suite.runtime.models.load("smollm2")
-    tok = base.tokenizer
-    bodies = reuters_bodies(suite)
-    # ragged examples (up to 384 tokens); each round is one epoch, so both sides see the same data
-    features = [causal_lm(tok, "Write a headline.", b[:1500], 384) for b in bodies][: 24 if suite.quick else 48]
-    tokens = sum(len(f["input_ids"]) for f in features)
-    steps = len(features) // 8
+    bodies = reuters_bodies(suite)[: 24 if suite.quick else 48]
+    causal_tok = suite.runtime.models.load("smollm2").tokenizer
+    classifier_folder = encoder_with_head(suite, "classifier")
+    classifier_tok = suite.runtime.models.load(classifier_folder).tokenizer
 
-    def lora_copy() -> Any:
-        import transformers as tf
-
+    def lora_copy(family: ModelFamily) -> Any:
         torch.manual_seed(0)
-        hf = tf.AutoModelForCausalLM.from_pretrained(suite.runtime.models.resolve("smollm2").path,
-                                                     dtype=torch.float32)
-        config = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
-                                 task_type="CAUSAL_LM")
+        if family == ModelFamily.CAUSAL_LM:
+            hf = tf.AutoModelForCausalLM.from_pretrained(suite.runtime.models.resolve("smollm2").path,
+                                                         dtype=torch.float32)
+            config = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
+                                     task_type="CAUSAL_LM")
+        else:
+            hf = tf.AutoModelForSequenceClassification.from_pretrained(classifier_folder)
+            config = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"],
+                                     task_type="SEQ_CLS")
         return peft.get_peft_model(hf, config)
 
-    def nlpapp_loop(group: bool) -> Callable[[], Any]:
-        model = lora_copy()
-        config = TrainConfig(task="generation", model="smollm2", data=["-"], output=str(suite.work / "o"), lr=1e-4,
-                             batch_size=8, epochs=1000, save_every=0, group_by_length=group)
-        loop = TrainingLoop(config, model, ModelFamily.CAUSAL_LM, tok.pad_token_id, features, [], World(), "cpu",
-                            suite.work / "ckpt", suite.work / "log.jsonl")
-        model.train()
-
-        def steps_of_nlpapp() -> None:
-            for _ in range(steps):
-                loop.train_step()
-        return steps_of_nlpapp
-
-    def plain_loop() -> Callable[[], Any]:
-        model = lora_copy()
-        model.train()
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        epoch = [0]
-
-        def steps_of_plain() -> None:  # one epoch, in the order nlpapp's loop uses (seed 0: epoch number)
-            order = torch.randperm(len(features), generator=torch.Generator().manual_seed(epoch[0])).tolist()
-            epoch[0] += 1
-            for step in range(steps):
-                indices = order[step * 8:(step + 1) * 8]
-                batch = collate([features[i] for i in indices], tok.pad_token_id)
-                loss = model(**batch).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                optimizer.zero_grad()
-        return steps_of_plain
-
-    result = side_by_side(nlpapp_loop(False), plain_loop(), max(2, suite.rounds - 2))
-    suite.row("W6", f"LoRA training, smollm2, an epoch of {steps} steps x 8 Reuters examples vs plain peft+torch",
-              result, target=1.0, tokens_per_epoch=tokens)
-    grouped = side_by_side(nlpapp_loop(True), nlpapp_loop(False), max(2, suite.rounds - 2))
-    suite.row("W6", "the same with --group-by-length ÷ without (ragged examples)", grouped, target=round(1 / 1.3, 3),
-              goal=">= 1.3x the padded baseline")
+    cases = [  # ragged examples: each round is one epoch, so every side sees the same data
+        ("LoRA training, smollm2", ModelFamily.CAUSAL_LM, causal_tok,
+         [causal_lm(causal_tok, "Write a headline.", b[:1500], 384) for b in bodies]),
+        ("LoRA training, minilm classifier", ModelFamily.SEQUENCE_CLASSIFICATION, classifier_tok,
+         [classification(classifier_tok, b[:2000], int("oil" in b.lower()), 256) for b in bodies]),
+    ]
+    for label, family, tok, features in cases:
+        steps = len(features) // 8
+        tokens = sum(len(f["input_ids"]) for f in features)
+        rounds = max(2, suite.rounds - 2)
+        suite.row("W6", f"{label}, an epoch of {steps} steps x 8 Reuters examples vs plain peft+torch",
+                  side_by_side(nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False),
+                               plain_epoch(lora_copy(family), tok, features), rounds),
+                  target=1.0, tokens_per_epoch=tokens)
+        suite.row("W6", f"{label}, the same epoch vs transformers Trainer",
+                  side_by_side(nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False),
+                               trainer_epoch(suite, lora_copy(family), tok, features), rounds))
+        if family == ModelFamily.CAUSAL_LM:
+            grouped = side_by_side(nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=True),
+                                   nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False),
+                                   rounds)
+            suite.row("W6", "the same with --group-by-length ÷ without (ragged examples)", grouped,
+                      target=round(1 / 1.3, 3), goal=">= 1.3x the padded baseline")
     peak_memory(suite)
+
+
+def nlpapp_epoch(suite: Suite, model: Any, family: Any, tok: Any, features: list[dict], group: bool
+                 ) -> Callable[[], None]:
+    """One epoch of nlpapp's training loop per call (batch 8, AdamW, clipping at 1.0)."""
+    from nlpapp.training.config import TrainConfig
+    from nlpapp.training.distributed import World
+    from nlpapp.training.loop import TrainingLoop
+
+    config = TrainConfig(task="bench", model="bench", data=["-"], output=str(suite.work / "o"), lr=1e-4,
+                         batch_size=8, epochs=1000, save_every=0, group_by_length=group)
+    loop = TrainingLoop(config, model, family, tok.pad_token_id, features, [], World(), "cpu", suite.work / "ckpt",
+                        suite.work / "log.jsonl")
+    model.train()
+
+    def epoch() -> None:
+        for _ in range(len(features) // 8):
+            loop.train_step()
+    return epoch
+
+
+def epoch_order(epoch: int, size: int) -> list[int]:
+    """The example order of an epoch in nlpapp's loop with the default seed 0."""
+    return torch.randperm(size, generator=torch.Generator().manual_seed(epoch)).tolist()
+
+
+def plain_epoch(model: Any, tok: Any, features: list[dict]) -> Callable[[], None]:
+    """What a user writes: HF's own loss, AdamW, clipping over every parameter; one epoch in
+    nlpapp's order."""
+    from nlpapp.training.loop import collate
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    done = [0]
+
+    def epoch() -> None:
+        order = epoch_order(done[0], len(features))
+        done[0] += 1
+        for step in range(len(features) // 8):
+            batch = collate([features[i] for i in order[step * 8:(step + 1) * 8]], tok.pad_token_id)
+            model(**batch).loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+    return epoch
+
+
+def trainer_epoch(suite: Suite, model: Any, tok: Any, features: list[dict]) -> Callable[[], None]:
+    """transformers' Trainer, one epoch per call in nlpapp's order (so the batches pad alike),
+    with logging, saving and evaluation off."""
+    import transformers as tf
+
+    from nlpapp.training.loop import collate
+
+    args = tf.TrainingArguments(output_dir=str(suite.work / "trainer"), per_device_train_batch_size=8,
+                                num_train_epochs=1, learning_rate=1e-4, lr_scheduler_type="constant",
+                                max_grad_norm=1.0, logging_strategy="no", save_strategy="no", eval_strategy="no",
+                                report_to=[], disable_tqdm=True, use_cpu=True, remove_unused_columns=False, seed=0,
+                                train_sampling_strategy="sequential", dataloader_drop_last=True)
+    trainer = tf.Trainer(model=model, args=args, train_dataset=features,
+                         data_collator=lambda chunk: collate(chunk, tok.pad_token_id))
+    trainer.remove_callback(tf.trainer_callback.PrinterCallback)  # it prints the run's summary
+    done = [0]
+
+    def epoch() -> None:
+        trainer.train_dataset = [features[i] for i in epoch_order(done[0], len(features))]
+        done[0] += 1
+        trainer.train()
+    return epoch
 
 
 PEAK_SCRIPT = """
