@@ -28,3 +28,11 @@ def test_console_script_runs(fake_plugin_site):
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert {t["name"] for t in json.loads(proc.stdout)} >= {"generation", "qa", "translation"}
+
+
+def test_running_a_base_model_does_not_import_peft(tiny_model, fake_plugin_site):
+    """peft is for adapters; importing it costs a model's first load a tenth of a second or more."""
+    args = ["run", "generation", "hello", "--model", str(tiny_model("causal-lm")), "--max-new-tokens", "2"]
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0 and "peft" not in report["heavy"] and "torch" in report["heavy"], proc.stderr

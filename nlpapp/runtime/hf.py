@@ -6,6 +6,7 @@ family tokenizes, pads, runs forward under ``torch.inference_mode`` and decodes.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -146,9 +147,7 @@ class HFModel(Model):
         self.activate_adapter(name)
 
     def activate_adapter(self, name: str | None) -> None:
-        from peft import PeftModel
-
-        if not isinstance(self.hf_model, PeftModel):
+        if not _is_peft_model(self.hf_model):
             if name is not None:
                 raise ModelLoadError(f"adapter {name!r} is not loaded on {self.name}")
             return
@@ -199,6 +198,13 @@ def _make_streamer(tokenizer: Any, callback: StreamCallback) -> Any:
                 callback(text)
 
     return CallbackStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def _is_peft_model(model: Any) -> bool:
+    """Without importing peft, which adds a tenth of a second or more to a model's first
+    load: a peft model cannot exist before something imported peft."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
 
 
 def _compile_config(device: str) -> Any:
