@@ -8,6 +8,7 @@ accumulation and several processes with DDP compute the same gradient."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -104,11 +105,16 @@ def causal_loss_sum(model: Any, inputs: dict[str, Any], labels: Any) -> Any:
 
 def accepts_logits_to_keep(model: Any) -> bool:
     """Whether the Hugging Face model under DDP and peft wrappers takes ``logits_to_keep``."""
-    import inspect
-
     inner = getattr(model, "module", model)  # DistributedDataParallel
     inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # peft
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    return _forward_takes_logits_to_keep(type(inner))
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(model_class: type) -> bool:  # once per class, not per step
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
 
 def loss_totals(model: Any, features: list[dict[str, Any]], family: ModelFamily, pad_id: int, device: str,
