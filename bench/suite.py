@@ -342,16 +342,16 @@ def w6_training(suite: Suite) -> None:
     import transformers as tf
 
     from nlpapp.training.features import causal_lm, classification
-    from nlpapp.types import ModelFamily
+    from nlpapp.head import Head
 
     bodies = reuters_bodies(suite)[: 24 if suite.quick else 48]
     causal_tok = suite.runtime.models.load("smollm2").tokenizer
     classifier_folder = encoder_with_head(suite, "classifier")
     classifier_tok = suite.runtime.models.load(classifier_folder).tokenizer
 
-    def lora_copy(family: ModelFamily) -> Any:
+    def lora_copy(family: str) -> Any:
         torch.manual_seed(0)
-        if family == ModelFamily.CAUSAL_LM:
+        if family == Head.CAUSAL_LM:
             hf = tf.AutoModelForCausalLM.from_pretrained(suite.runtime.models.resolve("smollm2").path,
                                                          dtype=torch.float32)
             config = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
@@ -363,9 +363,9 @@ def w6_training(suite: Suite) -> None:
         return peft.get_peft_model(hf, config)
 
     cases = [  # ragged examples: each round is one epoch, so every side sees the same data
-        ("LoRA training, smollm2", ModelFamily.CAUSAL_LM, causal_tok,
+        ("LoRA training, smollm2", Head.CAUSAL_LM, causal_tok,
          [causal_lm(causal_tok, "Write a headline.", b[:1500], 384) for b in bodies]),
-        ("LoRA training, minilm classifier", ModelFamily.SEQUENCE_CLASSIFICATION, classifier_tok,
+        ("LoRA training, minilm classifier", Head.SEQUENCE_CLASSIFICATION, classifier_tok,
          [classification(classifier_tok, b[:2000], int("oil" in b.lower()), 256) for b in bodies]),
     ]
     for label, family, tok, features in cases:
@@ -379,7 +379,7 @@ def w6_training(suite: Suite) -> None:
         suite.row("W6", f"{label}, the same epoch vs transformers Trainer",
                   side_by_side(nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False),
                                trainer_epoch(suite, lora_copy(family), tok, features), rounds))
-        if family == ModelFamily.CAUSAL_LM:
+        if family == Head.CAUSAL_LM:
             grouped = side_by_side(nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=True),
                                    nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False),
                                    rounds)
@@ -397,7 +397,8 @@ def nlpapp_epoch(suite: Suite, model: Any, family: Any, tok: Any, features: list
 
     config = TrainConfig(task="bench", model="bench", data=["-"], output=str(suite.work / "o"), lr=1e-4,
                          batch_size=8, epochs=1000, save_every=0, group_by_length=group)
-    loop = TrainingLoop(config, model, family, tok.pad_token_id, features, [], World(), "cpu", suite.work / "ckpt",
+    loop = TrainingLoop(config, model, suite.runtime.registries.heads.get(family), tok.pad_token_id, features, [],
+                        World(), "cpu", suite.work / "ckpt",
                         suite.work / "log.jsonl")
     model.train()
 

@@ -50,10 +50,10 @@ def rouge_l(runtime: Runtime, rows: list[dict], adapter: str | None) -> tuple[fl
 
 def mean_loss(model, features: list[dict]) -> float:
     """Mean loss per target token of ``features`` (as the training loop evaluates)."""
+    from nlpapp.runtime.heads import CausalLMHead
     from nlpapp.training.loop import loss_totals
-    from nlpapp.types import ModelFamily
 
-    total, count = loss_totals(model.hf_model, features, ModelFamily.CAUSAL_LM, model.tokenizer.pad_token_id,
+    total, count = loss_totals(model.hf_model, features, CausalLMHead(), model.tokenizer.pad_token_id,
                                model.device)
     return total / count
 
@@ -61,11 +61,11 @@ def mean_loss(model, features: list[dict]) -> float:
 def headline_perplexity(runtime: Runtime, rows: list[dict], adapter: str | None) -> float:
     """How likely the model finds the real headlines, given the same prompt as at inference."""
     from nlpapp.task import TrainingContext
-    from nlpapp.types import ModelFamily
+    from nlpapp.head import Head
 
     model = runtime.models.load("smollm2", adapter=adapter)
     task = runtime.task("summarization")
-    ctx = TrainingContext(model, ModelFamily.CAUSAL_LM, 384, {"length": "headline"})
+    ctx = TrainingContext(model, Head.CAUSAL_LM, 384, {"length": "headline"})
     features = [f for r in rows for f in task.training_features(task.Input(r["body"]), {"summary": r["title"]}, ctx)]
     return math.exp(mean_loss(model, features))
 

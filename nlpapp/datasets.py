@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import InputError
+from .errors import InputError, MissingFieldError
 from .task import TaskKind
 
 MAX_LISTED_PROBLEMS = 10  # more than this and the first ones are enough to see the pattern
+MAX_LISTED_COLUMNS = 20  # a wide file's first columns are enough to spot the one to map
 
 Records = Iterator[tuple[str, dict[str, Any]]]
 
@@ -42,16 +43,8 @@ def open_records(registries: Any, task: TaskKind, spec: str, columns: dict[str, 
 
 
 def references(task: TaskKind, record: dict[str, Any], where: str) -> list[str]:
-    """The reference strings of a labelled record (its first target field: a string or a list)."""
-    field = task.target_fields[0]
-    value = record.get(field)
-    if isinstance(value, dict) and "text" in value:  # SQuAD's {"text": [...], "answer_start": [...]}
-        value = value["text"]
-    found = value if isinstance(value, list) else [value] if value is not None else []
-    found = [str(r) for r in found if r is not None and str(r).strip()]
-    if not found:
-        raise InputError(f"{where}: no reference in field {field!r} (map it with --columns {field}=COLUMN)")
-    return found
+    """The reference strings of a labelled record, as the task reads them (``TaskKind.references``)."""
+    return task.references(record, where)
 
 
 def validate(records: Iterable[tuple[str, dict[str, Any]]], check: Callable[[dict[str, Any], str], Any],
@@ -61,17 +54,30 @@ def validate(records: Iterable[tuple[str, dict[str, Any]]], check: Callable[[dic
     A reader error (a missing file, malformed JSON) ends the pass."""
     problems: list[str] = []
     count = 0
+    columns: dict[str, None] = {}  # the fields the records have, in order of appearance
+    missing: dict[tuple[str, str], int] = {}  # (role, task field) -> records without it
+    task = None
     try:
         for where, record in records:
             count += 1
+            columns.update(dict.fromkeys(k for k, v in record.items() if v is not None))
             try:
                 check(record, where)
+            except MissingFieldError as exc:
+                task = exc.task
+                for key in [("input", f) for f in exc.inputs] + [("target", f) for f in exc.targets]:
+                    missing[key] = missing.get(key, 0) + 1
+                problems.append(str(exc))
             except InputError as exc:
                 problems.append(str(exc))
     except InputError as exc:  # the file cannot be read on (missing, malformed JSON)
         if not problems:
             raise
         problems.append(str(exc))
+        missing.clear()  # not every record was seen
+    everywhere = [key for key, n in missing.items() if n == count]
+    if everywhere:  # a column named otherwise, not bad lines: say it once, with the way to map it
+        raise InputError(_missing_everywhere(source, task, everywhere, list(columns)))
     if len(problems) == 1:
         raise InputError(problems[0])
     if problems:
@@ -84,11 +90,47 @@ def validate(records: Iterable[tuple[str, dict[str, Any]]], check: Callable[[dic
     return count
 
 
+def _missing_everywhere(source: str, task: Any, missing: list[tuple[str, str]], columns: list[str]) -> str:
+    """One line: which task fields no record has, the fields it does have, and the options
+    that map a column onto each."""
+    inputs = [f for role, f in missing if role == "input"]
+    targets = [f for role, f in missing if role == "target"]
+    what = " and ".join(filter(None, [
+        inputs and f"field{'s' * (len(inputs) > 1)} {', '.join(map(repr, inputs))}",
+        targets and f"target field{'s' * (len(targets) > 1)} {', '.join(map(repr, targets))}"]))
+    options, other = [], []
+    for field in inputs + targets:
+        if field == task.input_fields[0]:
+            options.append("--text-column COLUMN")
+        elif task.target_fields and field == task.target_fields[0]:
+            options.append("--target-column COLUMN")
+        else:
+            other.append(f"{field}=COLUMN")
+    if other:
+        options.append(f"--columns {','.join(other)}")
+    columns = [c for c in columns if c not in (*task.input_fields, *task.target_fields)]  # the candidates
+    shown = columns[:MAX_LISTED_COLUMNS] + (["..."] if len(columns) > MAX_LISTED_COLUMNS else [])
+    have = f"its fields are: {', '.join(shown)}" if columns else "it has no other fields"
+    return (f"{source}: missing {what} in every record (task {task.name!r}); {have}; "
+            f"map {'columns' if len(options) > 1 else 'a column'} with {' '.join(options)}")
+
+
 def check_labelled(task: TaskKind) -> Callable[[dict[str, Any], str], Any]:
     """The schema of a labelled example: the task's input fields and a reference."""
     def check(record: dict[str, Any], where: str) -> None:
-        task.make_input(record, where)
-        references(task, record, where)
+        # a record without the reference field, marked so a whole-file check can name it
+        absent = tuple(task.target_fields[:1]) if record.get(task.target_fields[0]) is None else ()
+        try:
+            task.make_input(record, where)
+        except MissingFieldError as exc:
+            exc.targets = absent
+            raise
+        try:
+            references(task, record, where)
+        except MissingFieldError:
+            raise
+        except InputError as exc:
+            raise MissingFieldError(str(exc), task, targets=absent) if absent else exc from None
     return check
 
 

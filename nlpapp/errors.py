@@ -39,6 +39,15 @@ class InputError(NlpappError):
     """Bad input data: missing file, malformed line, missing column, empty text."""
 
 
+class MissingFieldError(InputError):
+    """A record lacks fields the task needs. It names them (``inputs``, ``targets``) and the
+    task, so a check over a whole file can say once that a column is missing everywhere."""
+
+    def __init__(self, message: str, task: object, inputs: Iterable[str] = (), targets: Iterable[str] = ()):
+        super().__init__(message)
+        self.task, self.inputs, self.targets = task, tuple(inputs), tuple(targets)
+
+
 class ModelLoadError(NlpappError):
     """A model spec that cannot be resolved or loaded."""
 

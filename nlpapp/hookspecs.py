@@ -15,6 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .head import ModelHead
     from .model import Model
     from .task import TaskKind
     from .training.config import TrainConfig
@@ -82,6 +83,19 @@ def register_adapters(register: Callable[["AdapterPreset"], None]) -> None:
 
 
 @hookspec
+def register_heads(register: Callable[["ModelHead"], None]) -> None:
+    """Register model heads (``ModelHead`` instances): what a model's output layer computes,
+    which transformers class loads it, its peft task type, how its training features are
+    padded and its loss summed, and which new modules are saved beside the LoRA weights.
+
+    Fires when a runtime is built. ``register(head)`` adds one head under ``head.name``; a
+    task lists the heads it can use in ``TaskKind.heads``. The built-in heads (causal-lm,
+    seq2seq-lm, sequence-classification, extractive-qa, encoder) are registered by the core
+    plugin through this same hook. Returns nothing.
+    """
+
+
+@hookspec
 def register_commands(cli: "click.Group") -> None:
     """Add click commands to the ``nlpapp`` command group.
 
@@ -94,13 +108,18 @@ def register_commands(cli: "click.Group") -> None:
 
 
 @hookspec(firstresult=True)
-def load_model(path: str, family: "str | None", options: "LoadOptions") -> "Model | None":
+def load_model(path: str, head: "str | None", family: "str | None", options: "LoadOptions",
+               labels: "tuple[str, ...] | None") -> "Model | None":
     """Load a model from a resolved local ``path`` (folder or file) or hub id.
 
-    Fires each time the runtime needs a model not yet in its per-process cache.
+    Fires each time the runtime needs a model not yet in its per-process cache, and for
+    every training run and merge (which change the weights, so they get a copy of their own).
     :param path: a local folder, a converted GGUF folder, or a hub id.
-    :param family: the ``ModelFamily`` value the task wants, or ``None`` to detect it.
+    :param head: the registered head name wanted, or ``None`` to detect it.
+    :param family: the same value as ``head`` (its name before heads were registered).
     :param options: device, dtype and safety switches.
+    :param labels: label names for a head that ``uses_labels`` when the head is new (a
+      classifier put on an encoder) or comes from an adapter; ``None`` keeps the checkpoint's.
     Returns a ``Model``, or ``None`` to let the next plugin try. ``firstresult``: the
     first non-``None`` answer wins. The built-in Hugging Face loader is registered
     ``trylast``, so any plugin can supply another backend for paths it recognises.

@@ -2,16 +2,17 @@
 
 A ``Model`` is what the ``load_model`` hook returns: the built-in Hugging Face backend
 (``nlpapp.runtime.hf``), the deterministic fake used in tests, or any plugin's backend.
-Each capability a family lacks raises ``UnsupportedModelError`` with a message that says
+Each capability a head lacks raises ``UnsupportedModelError`` with a message that says
 what the model is and what to use instead.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import UnsupportedModelError
-from .types import GenerationParams, ModelFamily, Span
+from .head import Head
+from .types import GenerationParams, Span
 
 StreamCallback = Callable[[str], None]  # receives each new piece of generated text
 
@@ -20,7 +21,7 @@ class Model:
     """Base class with the capability methods; subclasses override what they support."""
 
     name: str = "model"
-    family: ModelFamily = ModelFamily.CAUSAL_LM
+    head: str = Head.CAUSAL_LM  # the registered head it has (``nlpapp.head``)
     device: str = "cpu"
     dtype: str = "float32"
     model_type: str = ""  # the architecture name, e.g. "llama", "t5", "bert"
@@ -30,8 +31,19 @@ class Model:
 
     def _unsupported(self, capability: str) -> UnsupportedModelError:
         return UnsupportedModelError(
-            f"model {self.name!r} is a {self.family} model and cannot {capability}; "
-            f"pass --model with a model of a suitable family")
+            f"model {self.name!r} has a {self.head} head and cannot {capability}; "
+            f"pass --model with a model that has a suitable head")
+
+    @property
+    def family(self) -> str:
+        """The old name of ``head``, kept for plugins written before heads were registered."""
+        return self.head
+
+    def trainable_module(self) -> "Any":
+        """The torch module that training wraps with LoRA; backends without one cannot be trained."""
+        raise UnsupportedModelError(
+            f"model {self.name!r} comes from a backend ({type(self).__name__}) that cannot be trained; "
+            "train a Hugging Face model (a folder or hub id) instead")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]

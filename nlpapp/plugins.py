@@ -1,7 +1,7 @@
 """The plugin manager factory: discover, load, validate and collect plugins.
 
 Nothing happens at import time. ``load_plugins()`` builds a fresh manager, registers the
-built-in core plugin, then each entry point in the ``nlpapp`` group -- the five built-in
+built-in core plugin, then each entry point in the ``nlpapp`` group -- the six built-in
 task plugins take exactly the path a third-party plugin takes. A plugin that fails to
 import, validate or register is skipped with one warning line and reported as failed;
 it never stops the CLI."""
@@ -20,7 +20,7 @@ import pluggy
 
 from . import hookspecs, log
 from .errors import DuplicateNameError, NlpappError
-from .registry import Registries, make_registrar
+from .registry import Registries, aliases_of, make_registrar
 
 ENTRY_POINT_GROUP = "nlpapp"
 CORE_PLUGIN = "nlpapp.core"
@@ -103,8 +103,9 @@ def load_plugins(*, entry_points: bool = True, extra: Iterable[tuple[str, object
 
     from .runtime import hf_loader  # light: imports torch only when a model loads
 
+    registries = Registries()  # filled below; the core plugin reads its heads when a model loads
     candidates: list[tuple[PluginInfo, Callable[[], object]]] = [
-        (PluginInfo(CORE_PLUGIN, hf_loader.__name__), lambda: hf_loader)]
+        (PluginInfo(CORE_PLUGIN, hf_loader.__name__), lambda: hf_loader.CorePlugin(registries))]
     if entry_points:
         for ep in _entry_points():
             info = PluginInfo(ep.name, ep.value, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None,
@@ -145,7 +146,6 @@ def load_plugins(*, entry_points: bool = True, extra: Iterable[tuple[str, object
             continue
         info.hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
 
-    registries = Registries()
     for name, plugin in list(pm.list_name_plugin()):
         try:
             _collect(pm, plugin, name, registries)
@@ -205,14 +205,15 @@ def _collect(pm: pluggy.PluginManager, plugin: object, name: str, registries: Re
             if impl.plugin is plugin:
                 register = make_registrar(_Staging(registry, staged), name)
                 impl.function(*[{"register": register}[a] for a in impl.argnames])
-    trial = {id(reg): set(reg.names()) for reg, _ in staged}
+    trial: dict[int, set[str]] = {id(reg): set() for reg, _ in staged}
     for registry, item in staged:  # check every name first so a failure commits nothing
         names = trial[id(registry)]
-        if item.name in registry:
-            registry.add(item, name)  # raises DuplicateNameError naming both plugins
-        if item.name in names:
-            raise DuplicateNameError(f"{registry.kind} {item.name!r} is registered twice")
-        names.add(item.name)
+        for taken in (item.name, *aliases_of(item)):
+            if taken in registry:
+                registry.add(item, name)  # raises DuplicateNameError naming both plugins
+            if taken in names:
+                raise DuplicateNameError(f"{registry.kind} {taken!r} is registered twice")
+            names.add(taken)
     for registry, item in staged:
         registry.add(item, name)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from .errors import DuplicateNameError, NlpappError, UnknownNameError
+from .head import ModelHead
 from .task import TaskKind
 from .types import AdapterPreset, DatasetSpec, MetricSpec, ModelPreset, TaskFolder
 
@@ -22,12 +23,15 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Name -> item, remembering which plugin registered each name."""
+    """Name -> item, remembering which plugin registered each name. An item may also have
+    ``aliases`` (other names it answers to, e.g. a task's older name); they share its
+    namespace, so an alias that clashes with a name is a duplicate too."""
 
     def __init__(self, kind: str, item_type: type):
         self.kind = kind
         self.item_type = item_type
         self._entries: dict[str, Entry[T]] = {}
+        self._aliases: dict[str, str] = {}  # alias -> name
 
     def add(self, item: T, plugin: str) -> None:
         if not isinstance(item, self.item_type):
@@ -36,24 +40,30 @@ class Registry(Generic[T]):
         name = getattr(item, "name", None)
         if not isinstance(name, str) or not name:
             raise NlpappError(f"plugin {plugin!r} registered a {self.kind} without a name")
-        if name in self._entries:
-            other = self._entries[name].plugin
-            raise DuplicateNameError(
-                f"{self.kind} {name!r} is registered by both plugin {other!r} and plugin "
-                f"{plugin!r}; disable one with NLPAPP_DISABLE_PLUGINS")
+        for taken in (name, *aliases_of(item)):
+            if taken in self:
+                other = self._entries[self.canonical(taken)].plugin
+                raise DuplicateNameError(
+                    f"{self.kind} {taken!r} is registered by both plugin {other!r} and plugin "
+                    f"{plugin!r}; disable one with NLPAPP_DISABLE_PLUGINS")
         self._entries[name] = Entry(item, plugin)
+        self._aliases.update({alias: name for alias in aliases_of(item)})
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` or one of its aliases."""
+        return self._aliases.get(name, name)
 
     def get(self, name: str) -> T:
         try:
-            return self._entries[name].item
+            return self._entries[self.canonical(name)].item
         except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries) from None
+            raise UnknownNameError(self.kind, name, [*self._entries, *self._aliases]) from None
 
     def plugin_of(self, name: str) -> str:
-        return self._entries[name].plugin
+        return self._entries[self.canonical(name)].plugin
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[T]:
         return (e.item for e in self._entries.values())
@@ -79,16 +89,22 @@ class Registries:
     adapters: Registry[AdapterPreset] = field(
         default_factory=lambda: Registry("adapter preset", AdapterPreset))
     task_folders: Registry[TaskFolder] = field(default_factory=lambda: Registry("task folder", TaskFolder))
+    heads: Registry[ModelHead] = field(default_factory=lambda: Registry("head", ModelHead))
 
     def by_hook(self) -> dict[str, Registry]:
         return {"register_task_kinds": self.tasks, "register_models": self.models,
                 "register_datasets": self.datasets, "register_metrics": self.metrics,
-                "register_adapters": self.adapters, "register_task_folders": self.task_folders}
+                "register_adapters": self.adapters, "register_task_folders": self.task_folders,
+                "register_heads": self.heads}
 
     def registered_by(self, plugin: str) -> dict[str, list[str]]:
         return {reg.kind: names for reg in self.by_hook().values()
                 if (names := reg.by_plugin(plugin))}
 
+
+
+def aliases_of(item: Any) -> tuple[str, ...]:
+    return tuple(getattr(item, "aliases", ()) or ())
 
 
 def make_registrar(registry: Registry, plugin: str) -> Callable[[Any], None]:

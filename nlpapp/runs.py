@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import difflib
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -20,11 +22,21 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import config as nlpapp_config
-from .errors import UnknownNameError
+from .errors import NlpappError
 
 RECORD = "run.json"
 PREDICTIONS = "predictions.jsonl"
 REPORTED_KINDS = ("eval", "train")  # the kinds with scores or a loss curve to show
+LATEST = "latest"  # a run reference meaning the newest run
+LISTED_CANDIDATES = 5  # an ambiguous reference names this many candidates, then a count
+
+
+class UnknownRunError(NlpappError, LookupError):
+    """A run reference that names no recorded run."""
+
+
+class AmbiguousRunError(NlpappError, LookupError):
+    """A run reference (a prefix or suffix) that names more than one run."""
 
 
 def runs_dir() -> Path:
@@ -125,12 +137,46 @@ def write_report(folder: Path) -> Path | None:
         return None
 
 
-def load(run_id: str) -> dict[str, Any]:
-    path = runs_dir() / run_id / RECORD
-    if not path.is_file():
-        known = [p.name for p in runs_dir().iterdir()] if runs_dir().is_dir() else []
-        raise UnknownNameError("run", run_id, known)
-    return json.loads(path.read_text())
+def run_ids() -> list[str]:
+    """The ids of the recorded runs, oldest first (ids sort by creation time)."""
+    if not runs_dir().is_dir():
+        return []
+    return sorted(p.name for p in runs_dir().iterdir() if (p / RECORD).is_file())
+
+
+def resolve(ref: str) -> str:
+    """The id of the run ``ref`` names: a whole id, ``latest``, or, as git takes commit
+    hashes, any prefix or suffix of an id that only one run has."""
+    ids = run_ids()
+    if ref in ids:
+        return ref
+    if not ids:
+        raise UnknownRunError(f"unknown run {ref!r}; no runs are recorded in {runs_dir()} yet")
+    if ref == LATEST:
+        return ids[-1]
+    matches = [i for i in ids if i.startswith(ref) or i.endswith(ref)] if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:LISTED_CANDIDATES])
+        more = f" and {len(matches) - LISTED_CANDIDATES} more" if len(matches) > LISTED_CANDIDATES else ""
+        raise AmbiguousRunError(f"run {ref!r} is ambiguous: it matches {len(matches)} runs ({shown}{more}); "
+                                "give more of the id")
+    close = difflib.get_close_matches(ref, ids, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "'nlpapp runs list' shows the runs"
+    raise UnknownRunError(f"unknown run {ref!r}; {hint}")
+
+
+def load(ref: str) -> dict[str, Any]:
+    """The record of the run ``ref`` names (see ``resolve``)."""
+    return json.loads((runs_dir() / resolve(ref) / RECORD).read_text())
+
+
+def remove(run_id: str) -> Path:
+    """Delete a run's folder (record, predictions, reports); returns the folder."""
+    folder = runs_dir() / resolve(run_id)
+    shutil.rmtree(folder)
+    return folder
 
 
 def all_runs() -> list[dict[str, Any]]:
@@ -141,6 +187,17 @@ def all_runs() -> list[dict[str, Any]]:
         with contextlib.suppress(OSError, ValueError):
             found.append(json.loads((folder / RECORD).read_text()))
     return found
+
+
+def used(document: dict[str, Any]) -> dict[str, Any]:
+    """The model, adapter and data a run used, from where each kind records them: ``run``
+    and ``eval`` a model identity (spec, path) and the adapter's name, ``train`` its base model
+    and the adapter it wrote; the command line's config otherwise (a comparison)."""
+    model, adapter = document.get("model") or {}, document.get("adapter") or {}
+    config = document.get("config") or {}
+    return {"model": model.get("spec") or model.get("path") or config.get("model"),
+            "adapter": adapter.get("name") or adapter.get("output") or config.get("adapter"),
+            "data": list(document.get("data") or {})}
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

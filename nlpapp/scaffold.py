@@ -70,7 +70,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import DatasetSpec, MetricSpec, ModelFamily, TaskKind, hookimpl
+from nlpapp import DatasetSpec, MetricSpec, Head, TaskKind, hookimpl
 from nlpapp.datasets import packaged_jsonl
 from nlpapp.task import generation_options, generation_params
 from nlpapp.training import features
@@ -92,7 +92,7 @@ class {cls}Output:
 class {cls}(TaskKind):
     name = "{name}"
     description = "{title} a text with a language model."
-    families = (ModelFamily.CAUSAL_LM, ModelFamily.SEQ2SEQ_LM)
+    heads = (Head.CAUSAL_LM, Head.SEQ2SEQ_LM)
     default_model = "smollm2"
     Input = {cls}Input
     Output = {cls}Output
@@ -110,7 +110,7 @@ class {cls}(TaskKind):
 
     def training_features(self, item, targets, ctx):
         prompt = PROMPT.format(text=item.text)
-        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+        if ctx.head == Head.SEQ2SEQ_LM:
             return [features.seq2seq(ctx.model.tokenizer, prompt, targets["target"], ctx.max_length)]
         return [features.causal_lm(ctx.model.tokenizer, prompt, targets["target"], ctx.max_length)]
 

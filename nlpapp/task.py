@@ -9,26 +9,32 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Sequence
 
-from .errors import InputError, UnsupportedModelError
+from .errors import InputError, MissingFieldError, UnsupportedModelError
 from .model import Model, StreamCallback
-from .types import GenerationParams, ModelFamily, TaskOption
+from .types import GenerationParams, TaskOption
 
 
 @dataclasses.dataclass
 class TrainingContext:
     """What a task needs to turn one training example into features."""
 
-    model: Model  # the Hugging Face model being trained (``.tokenizer``, ``.family``)
-    family: ModelFamily  # the family being trained (a classifier built on an encoder, say)
+    model: Model  # the Hugging Face model being trained (``.tokenizer``, ``.head``)
+    head: str  # the head being trained (a classifier built on an encoder, say)
     max_length: int  # most tokens per feature
     options: dict[str, Any]  # the task's own options, as for ``predict``
-    label_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # classification labels
+    label_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # label name -> id, for heads with labels
+
+    @property
+    def family(self) -> str:
+        """The old name of ``head``."""
+        return self.head
 
 
 class TaskKind:
-    name: ClassVar[str]
+    name: ClassVar[str]  # transformers' task name where there is one, e.g. "text-classification"
+    aliases: ClassVar[tuple[str, ...]] = ()  # other names it answers to (shown by ``nlpapp tasks``)
     description: ClassVar[str]
-    families: ClassVar[tuple[ModelFamily, ...]]  # in order of preference
+    heads: ClassVar[tuple[str, ...]]  # registered head names it can use, in order of preference
     default_model: ClassVar[str]  # a registered model alias
     Input: ClassVar[type]  # a dataclass; its first field is the main text
     Output: ClassVar[type]  # a dataclass
@@ -37,6 +43,11 @@ class TaskKind:
     notes: ClassVar[str] = ""  # plain words on how well the default model does this task
     target_fields: ClassVar[tuple[str, ...]] = ()  # what a training example adds to the input
     metrics: ClassVar[tuple[str, ...]] = ()  # registered metric names ``nlpapp eval`` uses by default
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "families" in cls.__dict__ and "heads" not in cls.__dict__:  # the name before heads
+            cls.heads = tuple(str(f) for f in cls.__dict__["families"])
 
     @property
     def input_fields(self) -> tuple[str, ...]:
@@ -57,39 +68,64 @@ class TaskKind:
                 if not isinstance(value, str):
                     raise InputError(f"{where}: field {f.name!r} must be text, got {type(value).__name__}")
                 values[f.name] = value
+        missing = [name for name in self.text_fields if name not in values]
+        if missing:
+            raise MissingFieldError(f"{where}: missing field{'s' * (len(missing) > 1)} "
+                                    f"{', '.join(map(repr, missing))} for task {self.name!r}", self, missing)
         for name in self.text_fields:
-            if name not in values:
-                raise InputError(f"{where}: missing field {name!r} for task {self.name!r}")
             if not values[name].strip():
                 raise InputError(f"{where}: field {name!r} is empty")
         return self.Input(**values)
 
     def make_example(self, record: dict[str, Any], where: str = "input") -> tuple[Any, dict[str, str]]:
         """A training example: the typed input and its non-empty target fields."""
-        item = self.make_input(record, where)
+        try:
+            item = self.make_input(record, where)
+        except MissingFieldError as exc:  # so a whole-file check can name missing targets too
+            exc.targets = tuple(name for name in self.target_fields if record.get(name) is None)
+            raise
         targets = {}
         for name in self.target_fields:
             value = record.get(name)
             if value is None:
-                raise InputError(f"{where}: missing target field {name!r} for training task {self.name!r}")
+                raise MissingFieldError(f"{where}: missing target field {name!r} for training task {self.name!r}",
+                                        self, targets=[name])
             value = str(value)
             if not value.strip():
                 raise InputError(f"{where}: target field {name!r} is empty")
             targets[name] = value
         return item, targets
 
+    def references(self, record: dict[str, Any], where: str = "input") -> list[str]:
+        """The reference strings of a labelled record for ``nlpapp eval``: its first target
+        field, a string or a list of alternatives (SQuAD's ``{"text": [...]}`` too)."""
+        field = self.target_fields[0]
+        value = record.get(field)
+        if isinstance(value, dict) and "text" in value:  # SQuAD's {"text": [...], "answer_start": [...]}
+            value = value["text"]
+        found = value if isinstance(value, list) else [value] if value is not None else []
+        found = [str(r) for r in found if r is not None and str(r).strip()]
+        if not found:
+            raise InputError(f"{where}: no reference in field {field!r} (map it with --columns {field}=COLUMN)")
+        return found
+
     def prediction_text(self, output: Any) -> str:
         """The string of an output that metrics compare with the references."""
         return str(getattr(output, dataclasses.fields(output)[0].name))
 
-    def training_family(self, base: ModelFamily) -> ModelFamily:
-        """The family to train, given the base model's; a task that puts a new head on an
-        encoder answers with that head's family."""
+    def training_head(self, base: str) -> str:
+        """The head to train, given the base model's; a task that puts a new head on an
+        encoder (a classifier, a tagger) answers with that head."""
         return base
+
+    def label_names(self, targets: dict[str, str]) -> list[str]:
+        """The label names in one example's targets, for heads that ``uses_labels``: the
+        first target field's value; a tagging task answers with one tag per word."""
+        return [targets[self.target_fields[0]]]
 
     def training_features(self, item: Any, targets: dict[str, str], ctx: TrainingContext) -> list[dict[str, Any]]:
         """Turn one example into features (``nlpapp.training.features`` has one builder per
-        family). Tasks that can be trained override this."""
+        head). Tasks that can be trained override this."""
         raise UnsupportedModelError(f"task {self.name!r} cannot be trained")
 
     def input_length(self, item: Any) -> int:
@@ -97,11 +133,10 @@ class TaskKind:
         return sum(len(getattr(item, name)) for name in self.text_fields)
 
     def check_model(self, model: Model) -> None:
-        if model.family not in self.families:
-            wanted = ", ".join(str(f) for f in self.families)
+        if model.head not in self.heads:
             raise UnsupportedModelError(
-                f"task {self.name!r} cannot use model {model.name!r} ({model.family}); "
-                f"it needs one of: {wanted}")
+                f"task {self.name!r} cannot use model {model.name!r} (a {model.head} head); "
+                f"it needs one of these heads: {', '.join(self.heads)}")
 
     def predict(self, model: Model, inputs: Sequence[Any], options: dict[str, Any],
                 stream: StreamCallback | None = None) -> list[Any]:
@@ -113,8 +148,8 @@ class TaskKind:
         return str(dataclasses.asdict(output))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description,
-                "families": [str(f) for f in self.families], "default_model": self.default_model,
+        return {"name": self.name, "aliases": list(self.aliases), "description": self.description,
+                "heads": list(self.heads), "default_model": self.default_model,
                 "inputs": list(self.input_fields), "options": [o.name for o in self.options],
                 "notes": self.notes}
 

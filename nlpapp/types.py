@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .head import Head
 
-class ModelFamily(str, enum.Enum):
-    """What a model's head can do; a task kind lists the families it can use."""
 
-    CAUSAL_LM = "causal-lm"
-    SEQ2SEQ_LM = "seq2seq-lm"
-    SEQUENCE_CLASSIFICATION = "sequence-classification"
-    EXTRACTIVE_QA = "extractive-qa"
-    ENCODER = "encoder"  # a bare encoder: embeddings only
-
-    def __str__(self) -> str:
-        return self.value
+# The old name of ``nlpapp.head.Head`` (the built-in head names), kept for plugins written
+# before heads were registered: ``ModelFamily.CAUSAL_LM == "causal-lm"``.
+ModelFamily = Head
 
 
 @dataclass(frozen=True)
@@ -29,7 +22,7 @@ class ModelPreset:
     """
 
     name: str
-    family: ModelFamily
+    family: str  # the head its weights have (``nlpapp.head.Head``), shown by ``nlpapp models``
     description: str
     source: str  # where the weights come from (package, upstream repo)
     license: str
@@ -103,6 +96,9 @@ class GenerationParams:
     repetition_penalty: float = 1.0
     compile: bool = False  # static KV cache + a torch.compile'd decoding step
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific generate() kwargs
+    # tokenizer attributes for this call only (e.g. NLLB's src_lang), restored afterwards so a
+    # cached model's shared tokenizer is never left changed
+    tokenizer_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .errors import NlpappError

@@ -124,10 +124,10 @@ def test_misspelled_model_alias(cli):
     assert "did you mean 'fake-classifier'" in _one_line_error(code, err)
 
 
-def test_unsupported_model_family(cli):
+def test_a_model_whose_head_the_task_cannot_use(cli):
     code, _, err = cli("run", "sentiment", "-m", "fake-causal", "hi")
     line = _one_line_error(code, err)
-    assert "cannot use model 'fake-causal' (causal-lm)" in line
+    assert "cannot use model 'fake-causal' (a causal-lm head)" in line
     assert "sequence-classification, encoder" in line
 
 
@@ -152,7 +152,7 @@ def test_listing_commands(cli):
     code, out, _ = cli("plugins", "--all", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["nlpapp-fake-models"]["registered"]["model"][0] == "fake-causal"
-    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_adapters"]
+    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_adapters", "register_heads"]
     code, out, _ = cli("models", "--json")
     models = {m["name"]: m for m in json.loads(out)}
     assert models["smollm2"]["default_for"] == ["generation", "summarization"]

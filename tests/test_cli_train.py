@@ -17,7 +17,7 @@ def test_train_run_list_show_merge_rm(cli, tiny_model, tmp_path):
     assert (row["name"], row["task"], row["kind"]) == ("topic", "sentiment", "lora")
     code, stdout, _ = cli("run", "sentiment", "--adapter", "topic", "awful boring film", "--json")
     assert json.loads(stdout)["label"] in ("good", "bad")  # the adapter's labels, not positive/negative
-    code, stdout, _ = cli("adapters", "show", "topic")
+    code, stdout, _ = cli("adapters", "show", "topic", "--json")
     assert json.loads(stdout)["labels"] == ["bad", "good"]
     code, stdout, err = cli("adapters", "merge", "topic", "--output", str(tmp_path / "merged"), "--json")
     assert code == 0, err

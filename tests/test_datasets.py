@@ -155,7 +155,7 @@ def test_train_reports_every_bad_example(cli, tiny_model, tmp_path):
 
 def test_more_than_ten_problems_are_summarised(cli, tmp_path):
     data = tmp_path / "bad.jsonl"
-    data.write_text('{"label": "positive"}\n' * 25)
+    data.write_text('{"text": "fine", "label": "positive"}\n' + '{"label": "positive"}\n' * 25)
     code, _, err = cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier")
     assert code == 1
     assert "25 invalid records" in err and "... and 15 more" in err and len(err.strip().splitlines()) == 12

@@ -148,7 +148,7 @@ def test_eval_errors(cli, tmp_path):
     data = tmp_path / "x.jsonl"
     data.write_text('{"text": "hi"}\n')
     code, _, err = cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier")
-    assert code == 1 and "no reference in field 'label'" in err
+    assert code == 1 and "missing target field 'label' in every record" in err and "--target-column" in err
     code, _, err = cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier", "--metric", "bleuu")
     assert code == 1 and "unknown metric 'bleuu'; did you mean 'bleu'" in err
 

@@ -3,16 +3,18 @@
 import pytest
 import torch
 
-from nlpapp.runtime.hf import best_span, detect_family, load_hf_model
-from nlpapp.types import GenerationParams, LoadOptions, ModelFamily
+from nlpapp.head import Head
+from nlpapp.runtime.heads import BUILTIN_HEADS
+from nlpapp.runtime.hf import best_span, detect_head, load_hf_model
+from nlpapp.types import GenerationParams, LoadOptions
 
 CPU = LoadOptions(device="cpu")
 
 
-@pytest.mark.parametrize("family", [f.value for f in ModelFamily])
+@pytest.mark.parametrize("family", [h.name for h in BUILTIN_HEADS])
 def test_family_is_detected_from_the_config(tiny_model, family):
     model = load_hf_model(str(tiny_model(family)), None, CPU)
-    assert model.family == ModelFamily(family)
+    assert model.head == family
     assert (model.device, model.dtype) == ("cpu", "float32")
 
 
@@ -122,11 +124,16 @@ def test_best_span_respects_order_length_and_context():
     assert best_span(start, end, torch.zeros(5, dtype=torch.bool), 3) is None
 
 
-def test_detect_family_from_architectures():
+def test_detect_head_from_architectures():
     from transformers import BertConfig
 
-    assert detect_family(BertConfig(architectures=["BertForQuestionAnswering"])) == ModelFamily.EXTRACTIVE_QA
-    assert detect_family(BertConfig()) == ModelFamily.ENCODER
+    from transformers import T5Config
+
+    assert detect_head(BertConfig(architectures=["BertForQuestionAnswering"]), BUILTIN_HEADS) == Head.EXTRACTIVE_QA
+    assert detect_head(BertConfig(), BUILTIN_HEADS) == Head.ENCODER
+    assert detect_head(T5Config(architectures=["T5ForConditionalGeneration"]), BUILTIN_HEADS) == Head.SEQ2SEQ_LM
+    # a head only a plugin registers is detected once it is registered, not before
+    assert detect_head(BertConfig(architectures=["BertForTokenClassification"]), BUILTIN_HEADS) == Head.ENCODER
 
 
 def test_a_huge_input_is_cut_before_tokenizing_with_the_same_result(tiny_model, monkeypatch):

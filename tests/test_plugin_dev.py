@@ -9,22 +9,23 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlpapp import ModelFamily, TaskKind, hookimpl, scaffold
+from nlpapp import Head, TaskKind, hookimpl, scaffold
 from nlpapp.testing import install_plugin
 
 BROKEN_IMPORT = "import nlpapp_no_such_dependency\n"
 
 RAISES_IN_HOOKS = """
-from nlpapp import ModelFamily, ModelPreset, hookimpl
+from nlpapp import Head, ModelPreset, hookimpl
 
 @hookimpl
 def register_models(register):
-    register(ModelPreset("crashy", ModelFamily.CAUSAL_LM, "a model whose loader crashes", "test", "MIT",
+    register(ModelPreset("crashy", Head.CAUSAL_LM, "a model whose loader crashes", "test", "MIT",
                          locate=lambda: "crashy://model"))
 
 @hookimpl(tryfirst=True)
 def load_model(path, family, options):
-    raise ZeroDivisionError("division by zero in the loader")
+    if path.startswith("crashy://"):
+        raise ZeroDivisionError("division by zero in the loader")
 
 @hookimpl
 def on_train_step(step, metrics):
@@ -202,7 +203,7 @@ class ShoutOutput:
 class Shout(TaskKind):
     name = "shout"
     description = "Upper-case the text."
-    families = (ModelFamily.CAUSAL_LM,)
+    heads = (Head.CAUSAL_LM,)
     default_model = "fake-causal"
     Input = ShoutInput
     Output = ShoutOutput

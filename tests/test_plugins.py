@@ -7,7 +7,7 @@ import pytest
 from nlpapp.plugins import load_plugins
 from nlpapp.testing import install_plugin
 
-BUILTIN = {"generation", "qa", "translation", "summarization", "sentiment", "default-models"}
+BUILTIN = {"generation", "qa", "translation", "summarization", "sentiment", "token-classification", "default-models"}
 
 
 def _site(tmp_path, monkeypatch, name, source):
@@ -22,7 +22,9 @@ def test_builtin_plugins_load_through_entry_points(fake_plugin_site):
     plugins = load_plugins()
     loaded = {n for n, i in plugins.plugins.items() if i.status == "loaded"}
     assert BUILTIN <= loaded
-    assert plugins.registries.tasks.names() == ["generation", "qa", "sentiment", "summarization", "translation"]
+    assert plugins.registries.tasks.names() == ["generation", "qa", "sentiment", "summarization",
+                                                "token-classification", "translation"]
+    assert plugins.registries.heads.plugin_of("token-classification") == "token-classification"
     assert plugins.registries.tasks.plugin_of("qa") == "qa"
     assert plugins.plugins["qa"].registered == {"task": ["qa"], "dataset": ["qa-sample"], "metric": ["squad"]}
     assert plugins.plugins["qa"].version == "0.1.0"
@@ -55,11 +57,11 @@ def test_misspelled_hook_fails_loudly_with_suggestion(tmp_path, monkeypatch, fak
 
 def test_plugin_raising_in_registration_commits_nothing(tmp_path, monkeypatch, fake_plugin_site):
     _site(tmp_path, monkeypatch, "halfway", """
-        from nlpapp import hookimpl, ModelPreset, ModelFamily
+        from nlpapp import hookimpl, ModelPreset, Head
 
         @hookimpl
         def register_models(register):
-            register(ModelPreset("halfway-model", ModelFamily.ENCODER, "d", "s", "MIT", locate=str))
+            register(ModelPreset("halfway-model", Head.ENCODER, "d", "s", "MIT", locate=str))
             raise RuntimeError("boom")
     """)
     plugins = load_plugins(warn=lambda m: None)

@@ -2,11 +2,12 @@ import pytest
 
 from nlpapp.errors import DuplicateNameError, NlpappError, UnknownNameError
 from nlpapp.registry import Registry
-from nlpapp.types import ModelFamily, ModelPreset
+from nlpapp.head import Head
+from nlpapp.types import ModelPreset
 
 
 def preset(name: str) -> ModelPreset:
-    return ModelPreset(name, ModelFamily.ENCODER, "d", "s", "MIT", locate=lambda: "/x")
+    return ModelPreset(name, Head.ENCODER, "d", "s", "MIT", locate=lambda: "/x")
 
 
 def test_duplicate_names_both_plugins():

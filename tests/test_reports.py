@@ -74,3 +74,58 @@ def test_a_failed_run_writes_no_report(cli, tmp_path):
     (record,) = runs.all_runs()
     assert record["status"] == "failed"
     assert not (runs.runs_dir() / record["id"] / "report.html").exists()
+
+
+def png_width(path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")  # the IHDR chunk's width
+
+
+PAGE_PIXELS = 960  # the HTML page's 60em at 16px
+
+
+def test_a_wide_comparison_chart_fits_the_page(nlpapp_home):
+    names = ["bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match"]
+    systems = ("base", "/home/someone/adapters/reuters-headlines-v2")
+    with runs.recording("eval", "summarization", {"compare": ",".join(systems)}, []) as record:
+        record.metrics = {f"{s}:{n}": {"value": 30.0 + i, "ci95": [25.0 + i, 35.0 + i], "signature": "rouge:v1",
+                                       "metric": "rouge"} for s in systems for i, n in enumerate(names)}
+        record.extra = {"examples": 3, "paired_p_values": {n: 0.04 for n in names}}
+    assert png_width(record.folder / "chart.png") <= PAGE_PIXELS
+    html = record.report.read_text()
+    assert "img{max-width:100%;height:auto}" in html  # and a narrower window scales it down
+
+
+def test_an_eval_report_shows_example_predictions_and_the_confusion_matrix(cli, tmp_path):
+    long_review = "a long review that goes on " * 20
+    report = eval_sentiment(cli, tmp_path, f"great film,positive\nawful film,negative\n{long_review},negative\n"
+                                           "good,negative\nfine,positive\nbad,positive\nlovely,positive\n", "0")
+    folder, record = run_folder(report["report"])
+    markdown = (folder / "report.md").read_text()
+    html = (folder / "report.html").read_text()
+    predictions = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    examples = markdown.split("## Examples\n")[1].split("\n## ")[0]
+    assert "The first 5 of 7 predictions (all are in predictions.jsonl):" in examples
+    assert [line for line in examples.splitlines() if line.startswith("| ")][1:] == [
+        f"| {p['prediction']} | {p['references'][0]} |" for p in predictions[:5]]
+    assert "<h2>Examples</h2>" in html
+    # the confusion matrix nlpapp eval prints: gold label -> predicted label -> count
+    gold_negative = report["confusion"]["negative"]
+    assert "## Confusion matrix" in markdown and "<h2>Confusion matrix</h2>" in html
+    assert (f"| negative | {gold_negative.get('negative', 0)} | {gold_negative.get('positive', 0)} |"
+            in markdown)
+
+
+def test_example_inputs_are_cut_and_a_stored_confusion_matrix_is_shown(nlpapp_home):
+    with runs.recording("eval", "sentiment", {}, []) as record:
+        record.metrics = {"f1": {"value": 0.5, "ci95": None, "signature": "f1:v1", "metric": "f1"}}
+        record.extra = {"examples": 2, "confusion": {"pos": {"pos": 1}, "neg": {"pos": 1}}}
+        record.save_predictions([{"input": "line one\nline | two " + "x" * 500, "prediction": "pos",
+                                  "references": ["neg", "negative"]},
+                                 {"input": "short", "prediction": "pos", "references": ["pos"]}])
+    markdown = (record.folder / "report.md").read_text()
+    assert "All 2 predictions:" in markdown and "| input | prediction | reference |" in markdown
+    cut = "line one line \\| two " + "x" * (199 - len("line one line | two ")) + "…"
+    assert f"| {cut} | pos | neg (+1 more) |" in markdown
+    assert "| short | pos | pos |" in markdown
+    assert "| neg | 0 | 1 |" in markdown and "| pos | 0 | 1 |" in markdown
+    assert "<th>gold \\ predicted</th><th>neg</th><th>pos</th>" in record.report.read_text()

@@ -89,3 +89,17 @@ def test_an_unwritable_cache_costs_a_warning_not_the_run(cli, monkeypatch, tmp_p
     code, out, err = cli("run", "sentiment", "-m", "fake-classifier", "great")
     assert code == 0 and out.startswith("positive")
     assert "cannot write the run record" in err
+
+
+def test_list_shows_what_an_eval_used_under_a_header(cli, tmp_path):
+    data = tmp_path / "reviews" / "labelled.csv"
+    data.parent.mkdir()
+    data.write_text("text,label\ngreat film,positive\nawful film,negative\n")
+    code, _, err = cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier", "--bootstrap", "0")
+    assert code == 0, err
+    code, out, err = cli("runs", "list")
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header.split()[:8] == ["ID", "KIND", "TASK", "STATUS", "SECONDS", "MODEL", "ADAPTER", "DATA"]
+    assert row.split()[1:4] == ["eval", "sentiment", "succeeded"]
+    assert row.split()[5:8] == ["fake-classifier", "-", "labelled.csv"]

@@ -87,7 +87,9 @@ def test_lm_blocks_cover_the_text(tiny_model):
 def test_causal_loss_on_labelled_positions_only_equals_the_loss_over_all_logits(tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from nlpapp.training.loop import IGNORE, accepts_logits_to_keep, causal_loss_sum, collate
+    from nlpapp.head import IGNORE
+    from nlpapp.runtime.heads import accepts_logits_to_keep, causal_loss_sum
+    from nlpapp.training.loop import collate
 
     tok = AutoTokenizer.from_pretrained(tiny_model("causal-lm"))
     model = AutoModelForCausalLM.from_pretrained(tiny_model("causal-lm")).eval()
@@ -384,8 +386,8 @@ def test_two_processes_with_gloo_match_one(tiny_model, gen_data, tmp_path, fake_
 def test_group_by_length_batches_similar_lengths_and_keeps_every_example_once(tmp_path):
     from nlpapp.training.config import TrainConfig
     from nlpapp.training.distributed import World
+    from nlpapp.runtime.heads import CausalLMHead
     from nlpapp.training.loop import TrainingLoop
-    from nlpapp.types import ModelFamily
 
     lengths = [(i * 37) % 200 + 1 for i in range(256)]  # ragged, in no order
     features = [{"input_ids": [1] * n} for n in lengths]
@@ -393,7 +395,7 @@ def test_group_by_length_batches_similar_lengths_and_keeps_every_example_once(tm
     def batches(group: bool) -> list[list[int]]:
         config = TrainConfig(task="generation", model="m", data=["d"], output=str(tmp_path / "o"), batch_size=8,
                              group_by_length=group)
-        loop = TrainingLoop(config, torch.nn.Linear(2, 2), ModelFamily.CAUSAL_LM, 0, features, [], World(), "cpu",
+        loop = TrainingLoop(config, torch.nn.Linear(2, 2), CausalLMHead(), 0, features, [], World(), "cpu",
                             tmp_path, tmp_path / "log.jsonl")
         return [loop._global_indices(step) for step in range(loop.steps_per_epoch)]
 

@@ -37,11 +37,26 @@ def list_adapters(as_json: bool) -> None:
 
 @adapters.command()
 @click.argument("name")
-def show(name: str) -> None:
-    """Print an adapter's manifest (NAME or folder)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def show(name: str, as_json: bool) -> None:
+    """Describe an adapter (NAME or folder): task, head, base model, labels, training and metrics."""
     from ..training import adapters as store
 
-    click.echo(json.dumps(store.read_manifest(store.resolve(name)), indent=2))
+    folder = store.resolve(name)
+    manifest = store.read_manifest(folder)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    base = manifest["base_model"]
+    click.echo(folder)
+    click.echo(f"  task {manifest['task']}, {manifest['kind']} adapter on a {store.head_of(manifest)} head")
+    click.echo(f"  base model {base['spec']} ({base['model_type']}, fingerprint {base['fingerprint']})")
+    if manifest.get("labels"):
+        click.echo(f"  labels {', '.join(manifest['labels'])}")
+    config = manifest["config"]
+    click.echo(f"  trained {config['epochs']} epochs at lr {config['lr']} on {', '.join(manifest['data']['files'])}")
+    click.echo("  metrics " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                        for k, v in manifest["metrics"].items()))
 
 
 @adapters.command()

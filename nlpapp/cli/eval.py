@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..declarative import TaskFile
+from ..errors import NlpappError
 from ..task import TaskKind
 from ..types import LoadOptions
 from .. import runs
 from . import declared
-from .run import pop_task_options, record_config, task_option_params
+from .run import DTYPES, check_writable, pop_task_options, record_config, task_option_params
 
 
 def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]:
@@ -32,8 +34,13 @@ def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]
         O(["--target-column", "--label-column", "target_column"], metavar="NAME",
           help=f"Column of the reference ({', '.join(task.target_fields) or '-'})."),
         O(["--columns"], metavar="FIELD=COL,..."),
+        O(["--limit"], type=click.IntRange(min=1), metavar="N", help="Evaluate the first N examples only."),
+        O(["-o", "--output", "output_path"], metavar="FILE",
+          help="Write the predictions as JSONL (with each example's other columns, e.g. its id); "
+               "FILE is replaced only when the evaluation succeeds."),
         O(["--batch-size"], type=int, default=8, show_default=True),
         O(["--device"], default="auto", show_default=True),
+        O(["--dtype"], default="auto", show_default=True, type=click.Choice(DTYPES)),
         O(["--json", "as_json"], is_flag=True, help="Print the full report (with predictions) as JSON."),
     ] + task_option_params(task)
 
@@ -54,9 +61,15 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
         columns[task.input_fields[0]] = kw["text_column"]
     if kw["target_column"] and task.target_fields:
         columns[task.target_fields[0]] = kw["target_column"]
-    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
+    output_path = Path(kw["output_path"]) if kw["output_path"] else None
+    if output_path is not None:
+        if kw["compare"] or list(kw["metric_names"]) == ["perplexity"]:
+            raise NlpappError("--output writes one system's predictions; it does not go with "
+                              + ("--compare" if kw["compare"] else "--metric perplexity (no predictions)"))
+        check_writable(output_path)
+    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"], dtype=kw["dtype"]))
     common = dict(metrics=list(kw["metric_names"]) or None, columns=columns, options=options,
-                  batch_size=kw["batch_size"], rounds=kw["rounds"], seed=kw["bootstrap_seed"])
+                  batch_size=kw["batch_size"], rounds=kw["rounds"], seed=kw["bootstrap_seed"], limit=kw["limit"])
     config = record_config(kw, options, columns, task_file)
     with runs.recording("eval", task.name, config, [kw["data"]]) as record:
         if kw["compare"]:
@@ -70,6 +83,10 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
             record.extra = {**runs.model_identity(runtime.models, report["model"], kw["adapter"]),
                             "examples": report["examples"], "device": runtime.load_options.device}
             record.save_predictions(report.get("predictions", []))
+            if output_path is not None:
+                _write_predictions(output_path, report["predictions"])
+    if output_path is not None:
+        click.echo(f"nlpapp: wrote {report['examples']} predictions to {output_path}", err=True)
     report["run"] = record.id
     report["report"] = str(record.report) if record.report else None
     if kw["as_json"]:
@@ -78,6 +95,14 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     click.echo(render(report))
     if record.report:
         click.echo(f"report: {record.report}")
+
+
+def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
+    from ..runtime.atomic import atomic_file
+
+    with atomic_file(path) as handle:  # whole or not at all
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
 def _rows(scores: dict[str, dict[str, Any]]) -> list[str]:

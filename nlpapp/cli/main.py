@@ -103,8 +103,8 @@ def tasks(as_json: bool) -> None:
     rows = [dict(task.describe(), plugin=registry.plugin_of(task.name)) for task in registry]
     if as_json:
         return echo_json(rows)
-    click.echo(_table([[r["name"], r["default_model"], r["plugin"], r["description"]] for r in rows],
-                      ["TASK", "DEFAULT MODEL", "PLUGIN", "DESCRIPTION"]))
+    click.echo(_table([[r["name"], ", ".join(r["aliases"]) or "-", r["default_model"], r["plugin"], r["description"]]
+                       for r in rows], ["TASK", "ALIASES", "DEFAULT MODEL", "PLUGIN", "DESCRIPTION"]))
 
 
 @cli.command()
@@ -165,6 +165,20 @@ cli.add_command(train)
 BUILTIN_COMMANDS = frozenset(cli.commands)
 
 
+def _show_click_error(exc: click.ClickException) -> None:
+    """``nlpapp: error: ...`` like every other error; a usage error keeps click's pointer to --help."""
+    message = exc.format_message()
+    if message[:1].isupper() and message[1:2].islower():  # "No such option '--x'." -> "no such option '--x'"
+        message = message[0].lower() + message[1:]
+    if message.endswith(".") and not message.endswith(".."):
+        message = message[:-1]
+    click.echo(f"nlpapp: error: {message}", err=True)
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        option = max(ctx.command.get_help_option_names(ctx), key=len)
+        click.echo(f"Try '{ctx.command_path} {option}' for help.", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; user errors print one line, not a traceback."""
     _register_plugin_commands()
@@ -176,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("nlpapp: aborted", err=True)
         return 130
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, as click shows it
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:  # usage errors too (exit 2), in nlpapp's format
+        _show_click_error(exc)
         return exc.exit_code
     except BrokenPipeError:
         return 0

@@ -3,7 +3,7 @@
     python -m nlpapp.cli.reference > docs/cli.md     # regenerate
     python -m nlpapp.cli.reference --check docs/cli.md   # exit 1 if it is stale
 
-It is built with the six built-in plugins only and without any task files of the current
+It is built with the seven built-in plugins only and without any task files of the current
 folder, so the text is the same on every machine."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-BUILT_IN_PLUGINS = "default-models,generation,qa,sentiment,summarization,translation"
+BUILT_IN_PLUGINS = "default-models,generation,qa,sentiment,summarization,token-classification,translation"
 WIDTH = 100
 
 HEADER = """# CLI reference

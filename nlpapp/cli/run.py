@@ -17,6 +17,9 @@ from ..task import TaskKind
 from ..types import LoadOptions
 
 
+DTYPES = ["auto", "float32", "bfloat16", "float16"]
+
+
 def _common_options(task: TaskKind) -> list[click.Parameter]:
     main_field = task.input_fields[0]
     params: list[click.Parameter] = [
@@ -34,7 +37,7 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
                      help="A trained adapter (folder or name from nlpapp adapters list); its base is the default model."),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.Option(["--dtype"], default="auto", show_default=True,
-                     type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
+                     type=click.Choice(DTYPES)),
         click.Option(["--batch-size"], type=int, default=8, show_default=True),
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object per output."),
         click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),
@@ -117,7 +120,7 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
                        trust_remote_code=kw["trust_remote_code"])
     output_path = Path(kw["output_path"]) if kw["output_path"] else None
     if output_path is not None:
-        _check_writable(output_path)
+        check_writable(output_path)
     streamed: list[str] = []
 
     def stream(piece: str) -> None:
@@ -131,14 +134,16 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
 
         total = datasets.validate(records, task.make_input, kw["input_path"])
         records = _records(STATE.plugins.registries, task, kw["texts"], kw["input_path"], fields, columns)
+    records, results_with_columns = _passing_through(records, {*task.input_fields, *columns.values()})
     runtime = api.Runtime(STATE.plugins, load)
     config = record_config(kw, options, columns, task_file)
     inputs = [kw["input_path"]] if kw["input_path"] and kw["input_path"] != "-" else []
     with runs.recording("run", task.name, config, inputs) as record, _progress(task, total) as progress:
-        results = api.run(runtime, task.name, records, model=kw["model"], adapter=kw["adapter"],
-                          options=options, batch_size=kw["batch_size"],
-                          stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
-                          on_batch=progress.update if progress is not None else None)
+        results = results_with_columns(api.run(
+            runtime, task.name, records, model=kw["model"], adapter=kw["adapter"], options=options,
+            batch_size=kw["batch_size"],
+            stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
+            on_batch=progress.update if progress is not None else None))
         record.extra = runs.model_identity(runtime.models, kw["model"] or task.default_model, kw["adapter"])
         written = (_write_jsonl(output_path, results) if output_path is not None
                    else _print(task, results, kw["as_json"], streamed))
@@ -154,12 +159,33 @@ def record_config(kw: dict[str, Any], options: dict[str, Any], columns: dict[str
             "columns": columns, "task_file": str(task_file.path) if task_file else None}
 
 
+def _passing_through(records: Any, used: set[str]) -> tuple[Any, Any]:
+    """Keep each record's other columns (an ``id``, say) while its input is in flight, and
+    give them back with its output: ``api.run`` yields outputs in input order."""
+    from collections import deque
+
+    from ..runtime.records import other_columns
+
+    waiting: deque[dict[str, Any]] = deque()
+
+    def keep(records: Any) -> Any:
+        for where, record in records:
+            waiting.append(other_columns(record, used))
+            yield where, record
+
+    def give_back(results: Any) -> Any:
+        for item, output in results:
+            yield item, output, waiting.popleft()
+
+    return keep(records), give_back
+
+
 def _print(task: TaskKind, results: Any, as_json: bool, streamed: list[str]) -> int:
     """Print each output; ``streamed`` fills while the first output is being generated."""
     count = 0
-    for item, output in results:
+    for item, output, columns in results:
         if as_json:
-            click.echo(json.dumps(_as_record(item, output), ensure_ascii=False))
+            click.echo(json.dumps(_as_record(item, output, columns), ensure_ascii=False, default=str))
         elif streamed:
             click.echo()  # the text is already on screen; end its line
         else:
@@ -179,11 +205,14 @@ def _progress(task: TaskKind, total: int | None):
     return tqdm(total=total, unit="item", file=sys.stderr, disable=None, desc=task.name)
 
 
-def _as_record(item: Any, output: Any) -> dict[str, Any]:
-    return {**dataclasses.asdict(item), **dataclasses.asdict(output)}
+def _as_record(item: Any, output: Any, columns: dict[str, Any]) -> dict[str, Any]:
+    """The input's other columns, then its task fields, then the output's."""
+    from ..runtime.records import with_columns
+
+    return with_columns(columns, {**dataclasses.asdict(item), **dataclasses.asdict(output)})
 
 
-def _check_writable(path: Path) -> None:
+def check_writable(path: Path) -> None:
     """Fail before any model work if the output cannot be written."""
     import os
 
@@ -204,8 +233,8 @@ def _write_jsonl(path: Path, results) -> int:
 
     count = 0
     with atomic_file(path) as handle:
-        for item, output in results:
-            handle.write(json.dumps(_as_record(item, output), ensure_ascii=False) + "\n")
+        for item, output, columns in results:
+            handle.write(json.dumps(_as_record(item, output, columns), ensure_ascii=False, default=str) + "\n")
             handle.flush()
             count += 1
     return count
@@ -231,7 +260,7 @@ class RunGroup(click.Group):
 def _help(task: TaskKind) -> str:
     fields = ", ".join(task.input_fields)
     return (f"{task.description}\n\nInputs: {fields}. Default model: {task.default_model}. "
-            f"Model families: {', '.join(str(f) for f in task.families)}."
+            f"Model heads: {', '.join(str(f) for f in task.heads)}."
             + (f"\n\n{task.notes}" if task.notes else ""))
 
 

@@ -17,7 +17,8 @@ from ..task import TaskKind
 from ..types import LoadOptions
 from .. import runs
 from . import declared
-from .run import pop_task_options, task_option_params
+from ..errors import NlpappError
+from .run import DTYPES, pop_task_options, task_option_params
 
 
 def _params(task: TaskKind) -> list[click.Parameter]:
@@ -56,6 +57,9 @@ def _params(task: TaskKind) -> list[click.Parameter]:
           help=f"Column holding the target ({', '.join(task.target_fields) or '-'})."),
         O(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
         O(["--device"], default="auto", show_default=True),
+        O(["--dtype"], default="auto", show_default=True, type=click.Choice(DTYPES),
+          help="The weights train in float32 (LoRA and --full alike), so only auto and float32 are accepted; "
+               "on a GPU with bfloat16 the forward pass already runs under bfloat16 autocast."),
         O(["--no-progress"], is_flag=True, help="No progress bar."),
         O(["--json", "as_json"], is_flag=True, help="Print the adapter's manifest as JSON."),
     ] + task_option_params(task, training=True)
@@ -78,6 +82,9 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
             "lora_dropout": lora.get("dropout"),
             "target_modules": ",".join(targets) if isinstance(targets, list) else targets,
             **{k: v for k, v in declared.option_defaults(task_file).items() if k in kw}})
+    if kw["dtype"] not in ("auto", "float32"):
+        raise NlpappError(f"--dtype {kw['dtype']}: training keeps its weights in float32 (on a GPU with bfloat16 "
+                          "the forward pass already runs in bfloat16 autocast); use --dtype auto or float32")
     options = pop_task_options(task, kw, training=True)
     columns = declared.columns(task_file, parse_columns(kw["columns"]))
     if kw["text_column"]:
@@ -94,7 +101,7 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
         max_length=kw["max_length"], seed=kw["seed"], save_every=kw["save_every"],
         gradient_checkpointing=kw["gradient_checkpointing"], group_by_length=kw["group_by_length"],
         options=options, columns=columns)
-    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"]))
+    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"], dtype="float32"))
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process reports
     with (runs.recording("train", task.name, config.as_dict(), config.data + config.eval_data) if main_process
           else contextlib.nullcontext()) as record:

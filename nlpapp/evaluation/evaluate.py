@@ -4,6 +4,7 @@ adds paired-bootstrap p-values."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -27,11 +28,12 @@ class LabelledSource:
     task: TaskKind
     spec: str
     columns: dict[str, str]
+    limit: int | None = None  # the first N examples only
 
     def __post_init__(self) -> None:
         if not self.task.target_fields:
             raise NlpappError(f"task {self.task.name!r} has no reference field to evaluate against")
-        self._buffered = list(self._open()) if self.spec == "-" else None
+        self._buffered = list(itertools.islice(self._open(), self.limit)) if self.spec == "-" else None
         self.count = datasets.validate(self.records(), datasets.check_labelled(self.task), self._name())
 
     def _name(self) -> str:
@@ -41,7 +43,11 @@ class LabelledSource:
         return datasets.open_records(self.runtime.registries, self.task, self.spec, self.columns)
 
     def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        return iter(self._buffered) if self._buffered is not None else self._open()
+        return itertools.islice(iter(self._buffered) if self._buffered is not None else self._open(), self.limit)
+
+    def used_columns(self) -> set[str]:
+        """The columns the task reads; any other (an ``id``, say) passes through to the predictions."""
+        return {*self.task.input_fields, *self.task.target_fields, *self.columns.values()}
 
 
 def score(runtime: Any, metric_names: list[str], predictions: list[str], references: list[list[str]],
@@ -61,44 +67,57 @@ def score(runtime: Any, metric_names: list[str], predictions: list[str], referen
 
 
 def predict(runtime: Any, task: TaskKind, data: LabelledSource, model: str | None, adapter: str | None,
-            options: dict[str, Any], batch_size: int, label: str = "") -> tuple[list[str], list[list[str]], float]:
-    """Stream the examples through the task; return prediction texts, references and seconds."""
+            options: dict[str, Any], batch_size: int, label: str = "", base_of: str | None = None
+            ) -> tuple[list[str], list[list[str]], list[dict[str, Any]], float]:
+    """Stream the examples through the task; return prediction texts, references, each
+    example's other columns (see ``LabelledSource.used_columns``) and seconds."""
     from tqdm import tqdm
 
     from ..api import run
+    from ..runtime.records import other_columns
 
     references: list[list[str]] = []
+    others: list[dict[str, Any]] = []
+    used = data.used_columns()
 
     def records() -> Iterator[tuple[str, dict[str, Any]]]:
         for where, record in data.records():
             references.append(datasets.references(task, record, where))
+            others.append(other_columns(record, used))
             yield where, record
 
     started = time.perf_counter()
     with tqdm(total=data.count, unit="example", file=sys.stderr, disable=None, desc=label or task.name) as bar:
         predictions = [task.prediction_text(o) for _, o in run(
             runtime, task.name, records(), model=model, adapter=adapter, options=options, batch_size=batch_size,
+            base_of=base_of,
             on_batch=bar.update)]
-    return predictions, references, time.perf_counter() - started
+    return predictions, references, others, time.perf_counter() - started
 
 
 def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None = None, adapter: str | None = None,
              metrics: list[str] | None = None, columns: dict[str, str] | None = None,
              options: dict[str, Any] | None = None, batch_size: int = 8, rounds: int = 1000,
-             seed: int = 0) -> dict[str, Any]:
+             seed: int = 0, limit: int | None = None) -> dict[str, Any]:
+    """``limit``: the first N examples only. Each prediction carries its example's other
+    columns (an ``id``, say), renamed ``input_<name>`` where a name is taken."""
+    from ..runtime.records import with_columns
+
     task = runtime.task(task_name)
     names = metrics or list(task.metrics)
     if not names:
         raise NlpappError(f"task {task.name!r} names no default metric; pass --metric")
     if names == ["perplexity"]:
-        return perplexity_report(runtime, task, data_path, model, adapter)
+        return perplexity_report(runtime, task, data_path, model, adapter, limit)
     _check_metrics(runtime, names)
-    data = LabelledSource(runtime, task, data_path, columns or {})
-    predictions, references, seconds = predict(runtime, task, data, model, adapter, options or {}, batch_size)
+    data = LabelledSource(runtime, task, data_path, columns or {}, limit)
+    predictions, references, others, seconds = predict(runtime, task, data, model, adapter, options or {},
+                                                       batch_size)
     scores, _ = score(runtime, names, predictions, references, rounds, seed)
     report = {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
               "examples": len(predictions), "seconds": seconds, "bootstrap_rounds": rounds, "scores": scores,
-              "predictions": [{"prediction": p, "references": r} for p, r in zip(predictions, references)]}
+              "predictions": [with_columns(o, {"prediction": p, "references": r})
+                              for p, r, o in zip(predictions, references, others)]}
     if "classification" in names:
         from .metrics import confusion
 
@@ -109,19 +128,22 @@ def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None 
 def compare(runtime: Any, task_name: str, data_path: str, systems: list[str], *, model: str | None = None,
             metrics: list[str] | None = None, columns: dict[str, str] | None = None,
             options: dict[str, Any] | None = None, batch_size: int = 8, rounds: int = 1000,
-            seed: int = 0) -> dict[str, Any]:
+            seed: int = 0, limit: int | None = None) -> dict[str, Any]:
     """Two systems, each ``base`` (the model without adapter), an adapter, or a model spec."""
     if len(systems) != 2:
         raise NlpappError("--compare takes two systems, e.g. --compare base,adapters/headlines")
     task = runtime.task(task_name)
     names = metrics or list(task.metrics)
     _check_metrics(runtime, names)
-    data = LabelledSource(runtime, task, data_path, columns or {})
+    data = LabelledSource(runtime, task, data_path, columns or {}, limit)
     reports, resamplers = [], []
-    for system in systems:
-        spec, adapter = _system(system, model)
-        predictions, references, seconds = predict(runtime, task, data, spec, adapter, options or {}, batch_size,
-                                                   label=system)
+    resolved = [_system(system, model) for system in systems]
+    trained = [adapter for _, adapter in resolved if adapter is not None]
+    for system, (spec, adapter) in zip(systems, resolved):
+        # "base" beside an adapter is that adapter's base model, as training started from it
+        base_of = trained[0] if system == "base" and trained else None
+        predictions, references, _, seconds = predict(runtime, task, data, spec, adapter, options or {}, batch_size,
+                                                      label=system, base_of=base_of)
         scores, resample = score(runtime, names, predictions, references, rounds, seed)
         reports.append({"system": system, "scores": scores, "seconds": seconds})
         resamplers.append(resample)
@@ -152,20 +174,21 @@ def _system(system: str, model: str | None) -> tuple[str | None, str | None]:
 
 
 def perplexity_report(runtime: Any, task: TaskKind, data_path: str, model: str | None,
-                      adapter: str | None) -> dict[str, Any]:
+                      adapter: str | None, limit: int | None = None) -> dict[str, Any]:
     """Perplexity of a causal LM on raw text, over blocks of the model's window."""
     from ..training.features import lm_blocks
     from ..training.loop import loss_totals
     from ..training.trainer import expand_files, read_texts
-    from ..types import ModelFamily
+    from ..head import Head
 
     loaded = runtime.model_for(task, model, adapter)
-    if loaded.family != ModelFamily.CAUSAL_LM:
-        raise NlpappError(f"perplexity needs a causal language model; {loaded.name!r} is a {loaded.family}")
+    if loaded.head != Head.CAUSAL_LM:
+        raise NlpappError(f"perplexity needs a causal language model; {loaded.name!r} has a {loaded.head} head")
     block = min(loaded.max_input_tokens or 1024, 1024)
-    blocks = lm_blocks(loaded.tokenizer, read_texts(expand_files([data_path], "--data")), block)
+    blocks = lm_blocks(loaded.tokenizer, read_texts(expand_files([data_path], "--data")), block)[:limit]
     started = time.perf_counter()
-    total, count = loss_totals(loaded.hf_model, blocks, ModelFamily.CAUSAL_LM, loaded.tokenizer.pad_token_id,
+    total, count = loss_totals(loaded.trainable_module(), blocks, runtime.registries.heads.get(Head.CAUSAL_LM),
+                               loaded.tokenizer.pad_token_id,
                                loaded.device, batch_size=4)
     return {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
             "examples": len(blocks), "seconds": time.perf_counter() - started, "bootstrap_rounds": 0,

@@ -13,7 +13,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..model import Model, StreamCallback
 from ..task import TaskKind
-from ..types import ModelFamily
 
 WINDOW_BATCHES = 16  # batches per sorting window: more sorts better, streams later
 # For models that read their input in one pass, a batch also ends early when the next (longer)
@@ -21,19 +20,21 @@ WINDOW_BATCHES = 16  # batches per sorting window: more sorts better, streams la
 # long inputs waste less than full padded ones. Generation is left alone: there every batch pays
 # a pass per new token, so fewer, fuller batches win.
 MAX_PAD_RATIO = 1.05  # 1.25 gave ragged/uniform 0.79, 1.1 gave 0.83, 1.05 0.88-0.95 (bench W2)
-ONE_PASS_FAMILIES = (ModelFamily.SEQUENCE_CLASSIFICATION, ModelFamily.EXTRACTIVE_QA, ModelFamily.ENCODER)
 PAD_ALLOWANCE_CHARS = 100  # below this much padding, a fuller batch is worth more than the waste
 
 
 class Predictor:
-    def __init__(self, task: TaskKind, model: Model, options: dict[str, Any], batch_size: int = 8):
+    def __init__(self, task: TaskKind, model: Model, options: dict[str, Any], batch_size: int = 8,
+                 one_pass: bool = False):
+        """``one_pass``: the model's head reads its input in one pass (``ModelHead.one_pass``),
+        so a batch also ends at the padding limit."""
         if batch_size < 1:
             from ..errors import NlpappError
 
             raise NlpappError(f"--batch-size must be at least 1, got {batch_size}")
         task.check_model(model)
         self.task, self.model, self.options, self.batch_size = task, model, options, batch_size
-        self.limit_padding = model.family in ONE_PASS_FAMILIES
+        self.limit_padding = one_pass
 
     def predict(self, inputs: Iterable[Any], stream: StreamCallback | None = None,
                 on_batch: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:

@@ -1,20 +1,27 @@
-"""The Hugging Face backend: one ``Model`` subclass per family, on transformers 5.
+"""The Hugging Face backend: one ``Model`` subclass per built-in head, on transformers 5.
 
 Tasks call the capability methods of ``nlpapp.model.Model``; this module owns how each
-family tokenizes, pads, runs forward under ``torch.inference_mode`` and decodes."""
+head tokenizes, pads, runs forward under ``torch.inference_mode`` and decodes. A plugin
+that brings a head subclasses ``HFModel`` for its own capabilities."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from ..errors import InputError, ModelLoadError, UnsafeModelError
 from ..model import Model, StreamCallback
-from ..types import GenerationParams, LoadOptions, ModelFamily, Span
+from ..head import Head
+from ..types import GenerationParams, LoadOptions, Span
 from .device import resolve_device, resolve_dtype, torch_dtype
+
+if TYPE_CHECKING:
+    from ..head import ModelHead
+    from ..registry import Registry
 
 # peft calls a transformers method that transformers 5 deprecated; not the user's concern
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -27,36 +34,26 @@ QA_WINDOW_TOKENS = 384  # the usual SQuAD window; long contexts are covered by s
 MAX_CHARS_PER_TOKEN = 64
 
 
-def detect_family(config: Any) -> ModelFamily:
-    """Read the family from a config's architectures, falling back to its shape."""
+ENCODER_ONLY = {"bert", "roberta", "distilbert", "xlm-roberta", "electra", "deberta", "deberta-v2",
+                "albert", "mpnet", "modernbert"}
+
+
+def detect_head(config: Any, heads: Iterable["ModelHead"]) -> str:
+    """The head a checkpoint has: the first registered head that claims one of the
+    config's ``architectures``; without any, its shape (encoder-decoder, a causal-LM
+    architecture, else a bare encoder)."""
+    heads = list(heads)
     for arch in getattr(config, "architectures", None) or []:
-        if arch.endswith("ForQuestionAnswering"):
-            return ModelFamily.EXTRACTIVE_QA
-        if arch.endswith("ForSequenceClassification"):
-            return ModelFamily.SEQUENCE_CLASSIFICATION
-        if getattr(config, "is_encoder_decoder", False):
-            return ModelFamily.SEQ2SEQ_LM
-        if arch.endswith(("ForCausalLM", "LMHeadModel")):
-            return ModelFamily.CAUSAL_LM
+        for head in heads:
+            if head.detects(config, arch):
+                return head.name
     if getattr(config, "is_encoder_decoder", False):
-        return ModelFamily.SEQ2SEQ_LM
+        return Head.SEQ2SEQ_LM
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    encoder_only = {"bert", "roberta", "distilbert", "xlm-roberta", "electra", "deberta", "deberta-v2",
-                    "albert", "mpnet", "modernbert"}
-    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in encoder_only:
-        return ModelFamily.CAUSAL_LM
-    return ModelFamily.ENCODER
-
-
-def auto_class(family: ModelFamily) -> Any:
-    import transformers as tf
-
-    return {ModelFamily.CAUSAL_LM: tf.AutoModelForCausalLM,
-            ModelFamily.SEQ2SEQ_LM: tf.AutoModelForSeq2SeqLM,
-            ModelFamily.SEQUENCE_CLASSIFICATION: tf.AutoModelForSequenceClassification,
-            ModelFamily.EXTRACTIVE_QA: tf.AutoModelForQuestionAnswering,
-            ModelFamily.ENCODER: tf.AutoModel}[family]
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in ENCODER_ONLY:
+        return Head.CAUSAL_LM
+    return Head.ENCODER
 
 
 def _weights_policy(path: str, options: LoadOptions) -> bool | None:
@@ -76,32 +73,47 @@ def _weights_policy(path: str, options: LoadOptions) -> bool | None:
     return False
 
 
-def load_hf_model(path: str, family: str | None, options: LoadOptions,
-                  config_overrides: dict[str, Any] | None = None) -> "HFModel":
+def read_config(path: str, options: LoadOptions) -> Any:
+    """The transformers config of a folder or hub id, or a ``ModelLoadError`` in one line."""
     import transformers as tf
 
     tf.utils.logging.set_verbosity_error()  # nlpapp reports problems itself, in one line
     tf.utils.logging.disable_progress_bar()
-    device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device)
-    common = {"trust_remote_code": options.trust_remote_code}
     try:
-        config = tf.AutoConfig.from_pretrained(path, **common, **(config_overrides or {}))
-        tokenizer = tf.AutoTokenizer.from_pretrained(path, **common)
+        return tf.AutoConfig.from_pretrained(path, trust_remote_code=options.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain_load_failure(path, exc, options)) from exc
-    chosen = ModelFamily(family) if family else detect_family(config)
+
+
+def load_hf_model(path: str, head: str | None, options: LoadOptions, labels: tuple[str, ...] | None = None,
+                  heads: "Registry[ModelHead] | None" = None) -> "HFModel":
+    """Load ``path`` with the registered ``head`` (detected from the config when ``None``);
+    ``labels`` give a head that ``uses_labels`` one output per label (a new head, or an
+    adapter's trained one). ``heads``: the registered heads (default: the built-in ones)."""
+    import transformers as tf
+
+    if heads is None:
+        from .heads import builtin_registry
+
+        heads = builtin_registry()
+    config = read_config(path, options)
+    chosen = heads.get(head) if head else heads.get(detect_head(config, heads))
+    if labels:
+        for key, value in chosen.label_config(tuple(labels)).items():
+            setattr(config, key, value)
+    common = {"trust_remote_code": options.trust_remote_code}
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
     try:
-        model = auto_class(chosen).from_pretrained(
-            path, config=config, dtype=torch_dtype(dtype),
-            use_safetensors=_weights_policy(path, options), **common)
+        tokenizer = tf.AutoTokenizer.from_pretrained(path, **common)
+        model = getattr(tf, chosen.auto_class).from_pretrained(
+            path, config=config, dtype=torch_dtype(dtype), use_safetensors=_weights_policy(path, options), **common)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain_load_failure(path, exc, options)) from exc
     model.to(device).eval()
-    cls = {ModelFamily.CAUSAL_LM: CausalLM, ModelFamily.SEQ2SEQ_LM: Seq2SeqLM,
-           ModelFamily.SEQUENCE_CLASSIFICATION: SequenceClassifier,
-           ModelFamily.EXTRACTIVE_QA: ExtractiveQA, ModelFamily.ENCODER: Encoder}[chosen]
-    return cls(path, model, tokenizer, device=device, dtype=dtype)
+    wrapped = chosen.model_class(path, model, tokenizer, device=device, dtype=dtype)
+    wrapped.head = chosen.name  # a plugin's head may reuse a built-in wrapper class
+    return wrapped
 
 
 def _explain_load_failure(path: str, exc: Exception, options: LoadOptions) -> str:
@@ -120,7 +132,9 @@ def _explain_load_failure(path: str, exc: Exception, options: LoadOptions) -> st
 
 
 class HFModel(Model):
-    """Shared tokenizer handling for every family."""
+    """A loaded Hugging Face model: its torch module (``hf_model``), tokenizer and config,
+    with the tokenizer handling every head shares. A plugin's head subclasses it and calls
+    ``forward`` (which owns ``inference_mode`` and device placement)."""
 
     def __init__(self, path: str, model: Any, tokenizer: Any, *, device: str, dtype: str):
         self.name = path
@@ -161,14 +175,14 @@ class HFModel(Model):
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def head(self, texts: Sequence[str], max_tokens: int | None = None) -> list[str]:
+    def clip_chars(self, texts: Sequence[str], max_tokens: int | None = None) -> list[str]:
         """Each text cut to the characters that can matter for ``max_tokens`` tokens (default:
         the model's window), so a huge input is not tokenized whole only to be truncated."""
         limit = (max_tokens or self.max_input_tokens or 0) * MAX_CHARS_PER_TOKEN
         return [t[:limit] for t in texts] if limit else list(texts)
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        text = self.head([text], max_tokens)[0]
+        text = self.clip_chars([text], max_tokens)[0]
         encoded = self.tokenizer(text, add_special_tokens=False, truncation=True, max_length=max_tokens,
                                  return_offsets_mapping=self.tokenizer.is_fast)
         if self.tokenizer.is_fast and encoded["offset_mapping"]:
@@ -177,6 +191,28 @@ class HFModel(Model):
 
     def _to_device(self, batch: Any) -> Any:
         return {k: v.to(self.device) for k, v in batch.items()}
+
+    def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+               max_tokens: int | None = None, **tokenizer_kwargs: Any) -> Any:
+        """Tokenize a batch for one forward pass: padded, cut to ``max_tokens`` (default: the
+        model's window), as tensors (``BatchEncoding``: ``word_ids(i)``, offsets if asked)."""
+        limit = max_tokens or self.max_input_tokens
+        args = (self.clip_chars(texts, limit),) + ((self.clip_chars(pairs, limit),) if pairs else ())
+        return self.tokenizer(*args, return_tensors="pt", padding=True, truncation=True, max_length=limit,
+                              **tokenizer_kwargs)
+
+    def forward(self, encoded: Any) -> Any:
+        """The torch module's outputs on ``encoded`` (from ``encode``), under
+        ``torch.inference_mode`` on the model's device; keys the model does not take
+        (``offset_mapping``, ``overflow_to_sample_mapping``) are left out."""
+        import torch
+
+        inputs = {k: v for k, v in encoded.items() if k not in ("offset_mapping", "overflow_to_sample_mapping")}
+        with torch.inference_mode():
+            return self.hf_model(**self._to_device(inputs))
+
+    def trainable_module(self) -> Any:
+        return self.hf_model
 
 
 def _context_window(config: Any, tokenizer: Any) -> int | None:
@@ -272,7 +308,7 @@ class _Generator(HFModel):
 
 
 class CausalLM(_Generator):
-    family = ModelFamily.CAUSAL_LM
+    head = Head.CAUSAL_LM
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -293,16 +329,35 @@ class CausalLM(_Generator):
 
 
 class Seq2SeqLM(_Generator):
-    family = ModelFamily.SEQ2SEQ_LM
+    head = Head.SEQ2SEQ_LM
 
     def _prepare(self, prompts: Sequence[str], params: GenerationParams, chat: bool) -> tuple[Any, int]:
-        encoded = self.tokenizer(self.head(prompts), return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_input_tokens)
+        with tokenizer_settings(self.tokenizer, params.tokenizer_settings):
+            encoded = self.tokenizer(self.clip_chars(prompts), return_tensors="pt", padding=True, truncation=True,
+                                     max_length=self.max_input_tokens)
         return encoded, 1  # the output starts with the decoder's start token
 
 
+@contextlib.contextmanager
+def tokenizer_settings(tokenizer: Any, settings: dict[str, Any]) -> Iterator[None]:
+    """Set tokenizer attributes (NLLB's or mBART's ``src_lang``) for one call, then put back
+    what was there: the tokenizer is shared by every user of the cached model."""
+    missing = object()
+    saved = {name: getattr(tokenizer, name, missing) for name in settings}
+    try:
+        for name, value in settings.items():
+            setattr(tokenizer, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                delattr(tokenizer, name)
+            else:
+                setattr(tokenizer, name, value)
+
+
 class SequenceClassifier(HFModel):
-    family = ModelFamily.SEQUENCE_CLASSIFICATION
+    head = Head.SEQUENCE_CLASSIFICATION
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -310,12 +365,7 @@ class SequenceClassifier(HFModel):
         self.labels = tuple(str(id2label.get(i, f"LABEL_{i}")) for i in range(self.config.num_labels))
 
     def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        import torch
-
-        encoded = self.tokenizer(self.head(texts), return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_input_tokens)
-        with torch.inference_mode():
-            logits = self.hf_model(**self._to_device(encoded)).logits.float()
+        logits = self.forward(self.encode(texts)).logits.float()
         if getattr(self.config, "problem_type", None) == "multi_label_classification":
             probs = logits.sigmoid()
         else:
@@ -324,22 +374,20 @@ class SequenceClassifier(HFModel):
 
 
 class Encoder(HFModel):
-    family = ModelFamily.ENCODER
+    head = Head.ENCODER
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         import torch
 
-        encoded = self._to_device(self.tokenizer(self.head(texts), return_tensors="pt", padding=True,
-                                                 truncation=True, max_length=self.max_input_tokens))
-        with torch.inference_mode():
-            hidden = self.hf_model(**encoded).last_hidden_state.float()
-        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        encoded = self.encode(texts)
+        hidden = self.forward(encoded).last_hidden_state.float()
+        mask = encoded["attention_mask"].to(hidden.device).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # mean over real tokens
         return torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
 
 
 class ExtractiveQA(HFModel):
-    family = ModelFamily.EXTRACTIVE_QA
+    head = Head.EXTRACTIVE_QA
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -362,8 +410,7 @@ class ExtractiveQA(HFModel):
                                  padding=True, return_tensors="pt")
         sample_of_window = encoded.pop("overflow_to_sample_mapping").tolist()
         offsets = encoded.pop("offset_mapping").tolist()
-        with torch.inference_mode():
-            out = self.hf_model(**self._to_device(encoded))
+        out = self.forward(encoded)
         start_logp = out.start_logits.float().log_softmax(-1).cpu()
         end_logp = out.end_logits.float().log_softmax(-1).cpu()
         best: list[tuple[float, int, int] | None] = [None] * len(questions)

@@ -1,13 +1,19 @@
-"""The core plugin: the Hugging Face loader, the ``load_model`` default.
+"""The core plugin: the built-in heads, the LoRA presets and the Hugging Face loader, the
+``load_model`` default.
 
-Registered ``trylast`` so any other plugin's backend is asked first. Importing this
-module is cheap; transformers loads only when a model does."""
+The loader is registered ``trylast`` so any other plugin's backend is asked first.
+Importing this module is cheap; transformers loads only when a model does."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ..model import Model
 from ..types import AdapterPreset, LoadOptions
+
+if TYPE_CHECKING:
+    from ..registry import Registries
 
 # LoRA target modules per architecture: the attention projections, as the LoRA paper
 # and peft's own defaults do.
@@ -24,14 +30,28 @@ LORA_PRESETS = (
 )
 
 
-@hookimpl(trylast=True)
-def load_model(path: str, family: str | None, options: LoadOptions) -> Model | None:
-    from .hf import load_hf_model
+class CorePlugin:
+    """Registered under the name ``nlpapp.core``; it is given the registries being filled,
+    so the loader can look up the heads any plugin registered."""
 
-    return load_hf_model(path, family, options)
+    def __init__(self, registries: "Registries"):
+        self.registries = registries
 
+    @hookimpl(trylast=True)
+    def load_model(self, path: str, head: str | None, options: LoadOptions,
+                   labels: tuple[str, ...] | None) -> Model | None:
+        from .hf import load_hf_model
 
-@hookimpl
-def register_adapters(register):
-    for preset in LORA_PRESETS:
-        register(preset)
+        return load_hf_model(path, head, options, labels, heads=self.registries.heads)
+
+    @hookimpl
+    def register_heads(self, register: Any) -> None:
+        from .heads import BUILTIN_HEADS
+
+        for head in BUILTIN_HEADS:
+            register(head)
+
+    @hookimpl
+    def register_adapters(self, register: Any) -> None:
+        for preset in LORA_PRESETS:
+            register(preset)

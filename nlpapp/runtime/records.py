@@ -9,7 +9,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from ..errors import InputError
 
@@ -84,6 +84,23 @@ def map_columns(raw: dict[str, Any], columns: dict[str, str], where: str | None 
     for field, column in columns.items():
         record[field] = raw.get(column)
     return record
+
+
+def other_columns(record: dict[str, Any], used: Iterable[str]) -> dict[str, Any]:
+    """The record's columns the task does not use (an ``id``, say), to pass through to its output."""
+    used = set(used)
+    return {name: value for name, value in record.items() if name not in used}
+
+
+def with_columns(columns: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``columns`` passed through, then the task's ``fields``. A column named like a field is
+    renamed ``input_<name>``: the task's own fields are never overwritten."""
+    merged: dict[str, Any] = {}
+    for name, value in columns.items():
+        while name in fields or name in merged:
+            name = f"input_{name}"
+        merged[name] = value
+    return {**merged, **fields}
 
 
 def parse_columns(text: str | None) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,13 @@ from typing import Any
 from ..errors import ModelLoadError, UnknownNameError
 from ..model import Model
 from ..registry import Registry
-from ..types import LoadOptions, ModelFamily, ModelPreset
+from ..head import ModelHead
+from ..types import LoadOptions, ModelPreset
 from . import gguf
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_PROBE_SECONDS = 2.0  # a reachable hub (or proxy) accepts a connection well within this
+_probed: dict[tuple[str, int], bool] = {}  # (host, port) -> reachable, once per process
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,15 @@ class ResolvedSpec:
 
 
 class ModelStore:
-    """Resolves specs and caches loaded models, keyed by path, family and load options."""
+    """Resolves specs and caches loaded models, keyed by path, head and labels."""
 
-    def __init__(self, hook: Any, presets: Registry[ModelPreset], options: LoadOptions):
+    def __init__(self, hook: Any, presets: Registry[ModelPreset], options: LoadOptions,
+                 heads: "Registry[ModelHead] | None" = None):
         self.hook = hook
         self.presets = presets
         self.options = options
-        self._cache: dict[tuple[str, str | None, str], Model] = {}
+        self.heads = heads if heads is not None else Registry("head", ModelHead)
+        self._cache: dict[tuple[str, str | None, tuple[str, ...] | None], Model] = {}
         self._fingerprints: dict[int, str] = {}  # base model fingerprints, computed once
 
     def resolve(self, spec: str) -> ResolvedSpec:
@@ -56,7 +62,15 @@ class ModelStore:
                                  "nlpapp models for registered names")
         if "/" not in spec and difflib.get_close_matches(spec, self.presets.names(), n=1, cutoff=0.75):
             raise UnknownNameError("model", spec, self.presets.names())
-        return ResolvedSpec(spec, spec, "hub")
+        offline = hub_offline_reason()
+        if offline is None:
+            return ResolvedSpec(spec, spec, "hub")
+        cached = _cached_snapshot(spec)  # offline, a model downloaded before still loads
+        if cached is None:
+            raise ModelLoadError(f"cannot fetch {spec!r} from the Hugging Face Hub ({offline}) and it is not in "
+                                 "the local cache; use a local model folder, a .gguf file or a registered model "
+                                 "(nlpapp models)")
+        return ResolvedSpec(spec, cached, "hub")
 
     def _preset_path(self, preset: ModelPreset) -> str:
         if preset.sha256:  # the conversion is keyed by content: skip locating a cached one
@@ -77,11 +91,14 @@ class ModelStore:
             key = gguf.file_key(located)
         return str(gguf.convert(located, gguf.converted_folder(preset.name, key)))
 
-    def load(self, spec: str, family: ModelFamily | None = None, adapter: str | None = None) -> Model:
+    def load(self, spec: str, head: str | None = None, adapter: str | None = None,
+             labels: tuple[str, ...] | None = None) -> Model:
         """The model for ``spec``, with ``adapter`` (a folder or remembered name) active;
-        without one, any adapters loaded earlier on the same base are switched off."""
+        without one, any adapters loaded earlier on the same base are switched off.
+        ``head`` and ``labels`` put a head with those labels on the base (new ones are
+        initialised from seed 0, so the same base gives the same untrained head)."""
         if adapter is None:
-            model = self._load_base(spec, family, None)
+            model = self._load_base(spec, head, labels)
             model.activate_adapter(None)
             return model
         from ..training import adapters
@@ -89,43 +106,126 @@ class ModelStore:
         folder = adapters.resolve(adapter)
         manifest = adapters.read_manifest(folder)
         if manifest["kind"] == "full":  # a fully fine-tuned model is a model folder of its own
-            return self._load_base(str(folder), ModelFamily(manifest["family"]), None)
-        labels = manifest.get("labels") or []
-        overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                     "label2id": {label: i for i, label in enumerate(labels)}} if labels else None
+            return self._load_base(str(folder), adapters.head_of(manifest), None)
         try:
-            model = self._load_base(spec, ModelFamily(manifest["family"]), overrides)
+            model = self._load_base(spec, adapters.head_of(manifest), tuple(manifest.get("labels") or ()) or None)
         except ModelLoadError as exc:
             base = manifest["base_model"]
             raise ModelLoadError(f"adapter {adapter} was trained on {base['spec']!r} ({base['model_type']}) "
                                  f"and cannot be used with {spec!r}: {exc}") from None
         key = id(model)
         if key not in self._fingerprints:
-            self._fingerprints[key] = adapters.base_fingerprint(getattr(model, "hf_model", None) or model)
+            head = adapters.head_of(manifest)
+            new_modules = self.heads.get(head).new_modules if head in self.heads else ()
+            self._fingerprints[key] = adapters.base_fingerprint(getattr(model, "hf_model", None) or model, new_modules)
         adapters.check_base(manifest, self._fingerprints[key], spec)
         # peft keys modules by adapter name, which may not hold dots: name it by its path's hash
         name = "adapter_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
         model.load_adapter(name, str(folder))
         return model
 
-    def _load_base(self, spec: str, family: ModelFamily | None, overrides: dict[str, Any] | None) -> Model:
+    def load_uncached(self, spec: str, head: str | None, labels: tuple[str, ...] | None = None,
+                      options: LoadOptions | None = None) -> Model:
+        """A copy of the model of its own, through the same ``load_model`` hook, for work that
+        changes its weights (training, merging): the cached model others use stays as it was."""
         resolved = self.resolve(spec)
-        key = (resolved.path, str(family) if family else None, repr(overrides))
+        return self._call_loader(spec, resolved, head, labels, options or self.options)
+
+    def base_head(self, spec: str) -> str | None:
+        """The head of ``spec``'s weights without loading them: a registered model's, or
+        the one its transformers config declares; ``None`` where neither says."""
+        resolved = self.resolve(spec)
+        if resolved.preset is not None:
+            return str(resolved.preset.family)
+        from .hf import detect_head, read_config
+
+        try:
+            return detect_head(read_config(resolved.path, self.options), self.heads)
+        except ModelLoadError:
+            return None
+
+    def _load_base(self, spec: str, head: str | None, labels: tuple[str, ...] | None) -> Model:
+        resolved = self.resolve(spec)
+        key = (resolved.path, head, labels)
         if key not in self._cache:
-            if overrides:  # a new head on a base (a classifier trained from an encoder): HF only
-                from .hf import load_hf_model
+            if labels:  # a new head's weights: the same every time, not the global generator's next draw
+                import torch
 
-                model = load_hf_model(resolved.path, str(family), self.options, config_overrides=overrides)
+                with torch.random.fork_rng():
+                    torch.manual_seed(0)
+                    model = self._call_loader(spec, resolved, head, labels, self.options)
             else:
-                from ..hookcall import first_result
-
-                model = first_result(self.hook.load_model, path=resolved.path,
-                                     family=str(family) if family else None, options=self.options)
-            if model is None:
-                raise ModelLoadError(f"no plugin could load model {spec!r}")
-            if resolved.kind == "alias":
-                model.name = spec
-            # found again whether asked for by its family or with the family left to detection
-            self._cache[key] = self._cache[(resolved.path, None, repr(overrides))] = \
-                self._cache[(resolved.path, str(model.family), repr(overrides))] = model
+                model = self._call_loader(spec, resolved, head, labels, self.options)
+            # found again whether asked for by its head or with the head left to detection
+            self._cache[key] = self._cache[(resolved.path, None, labels)] = \
+                self._cache[(resolved.path, model.head, labels)] = model
         return self._cache[key]
+
+    def _call_loader(self, spec: str, resolved: ResolvedSpec, head: str | None, labels: tuple[str, ...] | None,
+                     options: LoadOptions) -> Model:
+        from ..hookcall import first_result
+
+        model = first_result(self.hook.load_model, path=resolved.path, head=head, family=head, options=options,
+                             labels=labels)
+        if model is None:
+            raise ModelLoadError(f"no plugin could load model {spec!r}")
+        if resolved.kind == "alias":
+            model.name = spec
+        return model
+
+def hub_offline_reason() -> str | None:
+    """Why the Hugging Face Hub cannot be reached, or None when it can. Without this, a
+    machine with no network spends half a minute in huggingface_hub's retries before failing.
+    Honours HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE; otherwise tries one TCP connection to
+    the configured endpoint (or the proxy in front of it), at most HUB_PROBE_SECONDS."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
+
+    from huggingface_hub import constants
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").upper() in ("1", "ON", "YES", "TRUE"):
+            return f"{var} is set"
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    endpoint = urlsplit(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    target = endpoint
+    proxy = getproxies().get(endpoint.scheme)
+    if proxy and not proxy_bypass(host):
+        target = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    address = (target.hostname or host, target.port or (443 if target.scheme == "https" else 80))
+    if address not in _probed:
+        _probed[address] = _connects(address, HUB_PROBE_SECONDS)
+    return None if _probed[address] else f"no connection to {address[0]}"
+
+
+def _connects(address: tuple[str, int], seconds: float) -> bool:
+    """One TCP connection, name lookup included, within ``seconds`` (the lookup has no
+    timeout of its own, so it runs in a thread that is left behind if it hangs)."""
+    import socket
+    import threading
+
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(address, timeout=seconds).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return bool(result) and result[0]
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    """The folder of ``repo_id`` in the local Hugging Face cache, or None."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached (or a broken cache entry): the caller says what to do instead
+        return None

@@ -17,7 +17,8 @@ import re
 from typing import Sequence
 
 from ..model import Model, StreamCallback
-from ..types import GenerationParams, ModelFamily, Span
+from ..head import Head
+from ..types import GenerationParams, Span
 
 POSITIVE = {"good", "great", "love", "loved", "excellent", "wonderful", "happy", "best"}
 NEGATIVE = {"bad", "awful", "hate", "hated", "terrible", "waste", "worst", "boring"}
@@ -29,10 +30,10 @@ class FakeModel(Model):
     model_type = "fake"
     max_input_tokens = 512
 
-    def __init__(self, name: str, family: ModelFamily):
+    def __init__(self, name: str, head: str):
         self.name = name
-        self.family = family
-        self.labels = ("negative", "positive") if family == ModelFamily.SEQUENCE_CLASSIFICATION else ()
+        self.head = head
+        self.labels = ("negative", "positive") if head == Head.SEQUENCE_CLASSIFICATION else ()
         self.calls: list[int] = []  # batch sizes seen, so tests can check batching
 
     def generate(self, prompts: Sequence[str], params: GenerationParams, *,
@@ -44,7 +45,7 @@ class FakeModel(Model):
             if params.temperature > 0:
                 random.Random(params.seed).shuffle(words)
             text = " ".join(words[: params.max_new_tokens])
-            texts.append(text.upper() if self.family == ModelFamily.SEQ2SEQ_LM else text)
+            texts.append(text.upper() if self.head == Head.SEQ2SEQ_LM else text)
         if stream is not None and len(texts) == 1:
             for n, word in enumerate(texts[0].split()):
                 stream(word if n == 0 else " " + word)
@@ -55,7 +56,7 @@ class FakeModel(Model):
         return [(text, 0.5) for text in self.generate(prompts, params, chat=chat)]
 
     def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        if self.family != ModelFamily.SEQUENCE_CLASSIFICATION:
+        if self.head != Head.SEQUENCE_CLASSIFICATION:
             return super().classify(texts)
         self.calls.append(len(texts))
         out = []
@@ -68,7 +69,7 @@ class FakeModel(Model):
 
     def extract_answers(self, questions: Sequence[str], contexts: Sequence[str], *,
                         max_answer_tokens: int = 30, stride: int = 128) -> list[Span]:
-        if self.family != ModelFamily.EXTRACTIVE_QA:
+        if self.head != Head.EXTRACTIVE_QA:
             return super().extract_answers(questions, contexts)
         self.calls.append(len(questions))
         spans = []
@@ -80,7 +81,7 @@ class FakeModel(Model):
         return spans
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if self.family != ModelFamily.ENCODER:
+        if self.head != Head.ENCODER:
             return super().embed(texts)
         self.calls.append(len(texts))
         vectors = []

@@ -5,26 +5,27 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from ..types import ModelFamily, ModelPreset
+from ..head import Head
+from ..types import ModelPreset
 from .fake import FakeModel
 
 PREFIX = "fake://"
-FAKES = {"fake-causal": ModelFamily.CAUSAL_LM, "fake-seq2seq": ModelFamily.SEQ2SEQ_LM,
-         "fake-classifier": ModelFamily.SEQUENCE_CLASSIFICATION, "fake-qa": ModelFamily.EXTRACTIVE_QA,
-         "fake-encoder": ModelFamily.ENCODER}
+FAKES = {"fake-causal": Head.CAUSAL_LM, "fake-seq2seq": Head.SEQ2SEQ_LM,
+         "fake-classifier": Head.SEQUENCE_CLASSIFICATION, "fake-qa": Head.EXTRACTIVE_QA,
+         "fake-encoder": Head.ENCODER}
 
 
 @hookimpl
 def register_models(register):
-    for name, family in FAKES.items():
-        register(ModelPreset(name=name, family=family, description=f"deterministic fake {family} model",
+    for name, head in FAKES.items():
+        register(ModelPreset(name=name, family=head, description=f"deterministic fake model with a {head} head",
                              source="nlpapp.testing", license="Apache-2.0",
                              locate=lambda name=name: PREFIX + name))
 
 
 @hookimpl
-def load_model(path, family, options):
+def load_model(path, head):
     if not path.startswith(PREFIX):
         return None
     name = path[len(PREFIX):]
-    return FakeModel(name, ModelFamily(family) if family else FAKES[name])
+    return FakeModel(name, head or FAKES[name])

@@ -1,4 +1,4 @@
-"""Tiny randomly initialised real models of every family, built locally in seconds.
+"""Tiny randomly initialised real models with every built-in head, built locally in seconds.
 
 Each is a genuine transformers model (Llama, T5, BERT) with a WordPiece tokenizer made
 on the spot, saved with ``save_pretrained``: the same loading code path as real weights,
@@ -66,7 +66,9 @@ def build_tokenizer(style: str):
 
 
 def build(family: str, folder: Path, seed: int = 0) -> Path:
-    """Build and save a tiny model of ``family`` (a ``ModelFamily`` value) in ``folder``."""
+    """Build and save a tiny model with the head ``family`` (``causal-lm``, ``seq2seq-lm``,
+    ``sequence-classification``, ``token-classification``, ``extractive-qa`` or ``encoder``)
+    in ``folder``."""
     import torch
     import transformers as tf
 
@@ -91,6 +93,7 @@ def build(family: str, folder: Path, seed: int = 0) -> Path:
                                pad_token_id=tokenizer.pad_token_id,
                                id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
         model = {"sequence-classification": tf.BertForSequenceClassification,
+                 "token-classification": tf.BertForTokenClassification,
                  "extractive-qa": tf.BertForQuestionAnswering,
                  "encoder": tf.BertModel}[family](config)
     model.eval()

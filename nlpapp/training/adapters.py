@@ -10,6 +10,7 @@ adapter: the manifest is written last, inside a folder that is renamed into plac
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -23,15 +24,15 @@ HEAD_MODULES = ("classifier", "score", "qa_outputs")  # task heads a new adapter
 FORMAT_VERSION = 1
 
 
-def base_fingerprint(hf_model: Any) -> str:
+def base_fingerprint(hf_model: Any, new_modules: tuple[str, ...] = ()) -> str:
     """Identity of a base model's weights: names, shapes and the first values of each
     backbone tensor. Cheap (no full pass over the weights) and different for any two
-    differently trained models."""
+    differently trained models. A head's ``new_modules`` (initialised afresh) are left out."""
     import torch
 
     digest = hashlib.sha256()
     for name, tensor in sorted(hf_model.state_dict().items()):
-        if any(part in HEAD_MODULES for part in name.split(".")) or "lora_" in name:
+        if any(part in HEAD_MODULES or part in new_modules for part in name.split(".")) or "lora_" in name:
             continue
         name = name.replace("base_model.model.", "").replace(".base_layer", "")
         digest.update(f"{name}:{tuple(tensor.shape)}".encode())
@@ -64,6 +65,11 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     (folder / MANIFEST).write_text(json.dumps({"format": FORMAT_VERSION, **manifest}, indent=2) + "\n")
 
 
+def head_of(manifest: dict[str, Any]) -> str:
+    """The head an adapter was trained with (manifests before heads were registered say "family")."""
+    return manifest.get("head") or manifest["family"]
+
+
 def check_base(manifest: dict[str, Any], fingerprint: str, base_spec: str) -> None:
     expected = manifest["base_model"]["fingerprint"]
     if expected != fingerprint:
@@ -92,10 +98,23 @@ def _write_index(index: dict[str, str]) -> None:
 
 
 def remember(folder: Path) -> str:
-    """Record a finished adapter under its folder name; returns the name."""
+    """Record a finished adapter under its folder name; returns the name. A name another
+    folder's adapter already has is not taken over: this one gets ``NAME-2`` (or -3...),
+    and the user is told."""
+    from .. import log
+
     index = _read_index()
+    path = str(folder.resolve())
+    live = known()
     name = folder.name
-    index[name] = str(folder.resolve())
+    if name in live and str(live[name]) != path:
+        name = next(f"{folder.name}-{n}" for n in itertools.count(2)
+                    if f"{folder.name}-{n}" not in live or str(live[f"{folder.name}-{n}"]) == path)
+        if index.get(name) != path:  # new to this name: say so once
+            log.warn(f"the adapter name {folder.name!r} is taken by {live[folder.name]}; {folder} is remembered "
+                     f"as {name!r} (use --adapter {name}, or the folder path)")
+    index = {n: p for n, p in index.items() if p != path}  # one name per folder
+    index[name] = path
     _write_index(index)
     return name
 

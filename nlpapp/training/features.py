@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-IGNORE = -100
+from ..head import IGNORE  # labels the loss skips
 Features = dict[str, Any]
 
 

@@ -8,7 +8,6 @@ accumulation and several processes with DDP compute the same gradient."""
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import NlpappError
-from ..types import ModelFamily
+from ..head import ModelHead, pad_features
+from ..runtime.heads import accepts_logits_to_keep, causal_loss_sum  # noqa: F401 - re-exported for tests and bench
 from .config import TrainConfig
 from .distributed import World
-from .features import IGNORE
 
 CHECKPOINT_PREFIX = "step-"
 
@@ -34,90 +33,12 @@ class LoopResult:
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
-def target_count(feature: dict[str, Any], family: ModelFamily) -> int:
-    """Loss terms in a feature: target tokens for language models, one for classifiers."""
-    labels = feature.get("labels")
-    if not isinstance(labels, list):
-        return 1
-    predicted = labels[1:] if family == ModelFamily.CAUSAL_LM else labels  # causal LMs shift by one
-    return sum(1 for label in predicted if label != IGNORE)
-
-
 def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
-    """Right-pad a list of features into tensors."""
-    import torch
-
-    longest = max(len(f["input_ids"]) for f in features)
-    batch: dict[str, Any] = {
-        "input_ids": torch.tensor([f["input_ids"] + [pad_id] * (longest - len(f["input_ids"])) for f in features]),
-        "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (longest - len(f["input_ids"]))
-                                        for f in features]),
-    }
-    if "token_type_ids" in features[0]:
-        batch["token_type_ids"] = torch.tensor(
-            [f["token_type_ids"] + [0] * (longest - len(f["token_type_ids"])) for f in features])
-    for key in ("labels", "start_positions", "end_positions"):
-        if key not in features[0]:
-            continue
-        values = [f[key] for f in features]
-        if isinstance(values[0], list):
-            width = max(len(v) for v in values)
-            batch[key] = torch.tensor([v + [IGNORE] * (width - len(v)) for v in values])
-        else:
-            batch[key] = torch.tensor(values)
-    return batch
+    """Right-pad features into tensors (the default of ``ModelHead.collate``)."""
+    return pad_features(features, pad_id)
 
 
-def loss_sum(model: Any, batch: dict[str, Any], family: ModelFamily) -> Any:
-    """The summed loss of a batch (the caller divides by the global target count)."""
-    import torch.nn.functional as F
-
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "start_positions", "end_positions")}
-    if family == ModelFamily.SEQ2SEQ_LM:
-        out = model(**inputs, labels=batch["labels"])  # the model shifts labels into decoder inputs
-        return F.cross_entropy(out.logits.flatten(0, 1).float(), batch["labels"].flatten(),
-                               ignore_index=IGNORE, reduction="sum")
-    if family == ModelFamily.CAUSAL_LM:
-        return causal_loss_sum(model, inputs, batch["labels"])
-    out = model(**inputs)
-    if family == ModelFamily.EXTRACTIVE_QA:
-        return (F.cross_entropy(out.start_logits.float(), batch["start_positions"], reduction="sum")
-                + F.cross_entropy(out.end_logits.float(), batch["end_positions"], reduction="sum")) / 2
-    return F.cross_entropy(out.logits.float(), batch["labels"], reduction="sum")
-
-
-def causal_loss_sum(model: Any, inputs: dict[str, Any], labels: Any) -> Any:
-    """Summed next-token loss. Where the model can (``logits_to_keep``), logits are computed
-    only at positions some row predicts a target from: prompt tokens are masked in
-    instruction tuning, and their logits (batch x length x vocabulary floats, several
-    copies in backward) were the largest tensors of a step."""
-    import torch.nn.functional as F
-
-    targets = labels[:, 1:]  # position p predicts token p + 1
-    if accepts_logits_to_keep(model):
-        positions = (targets != IGNORE).any(0).nonzero().squeeze(1)
-        logits = model(**inputs, logits_to_keep=positions).logits
-        targets = targets[:, positions]
-    else:
-        logits = model(**inputs).logits[:, :-1]
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
-
-
-def accepts_logits_to_keep(model: Any) -> bool:
-    """Whether the Hugging Face model under DDP and peft wrappers takes ``logits_to_keep``."""
-    inner = getattr(model, "module", model)  # DistributedDataParallel
-    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # peft
-    return _forward_takes_logits_to_keep(type(inner))
-
-
-@functools.cache
-def _forward_takes_logits_to_keep(model_class: type) -> bool:  # once per class, not per step
-    import inspect
-
-    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
-
-
-def loss_totals(model: Any, features: list[dict[str, Any]], family: ModelFamily, pad_id: int, device: str,
+def loss_totals(model: Any, features: list[dict[str, Any]], head: ModelHead, pad_id: int, device: str,
                 batch_size: int = 8, autocast: Any = None) -> tuple[float, int]:
     """Summed loss and target count of ``features`` under ``inference_mode``: divide for
     the mean loss per target (its exponential is the perplexity)."""
@@ -129,10 +50,10 @@ def loss_totals(model: Any, features: list[dict[str, Any]], family: ModelFamily,
     with torch.inference_mode():
         for start in range(0, len(features), batch_size):
             chunk = features[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            batch = {k: v.to(device) for k, v in head.collate(chunk, pad_id).items()}
             with autocast() if autocast else contextlib.nullcontext():
-                total += float(loss_sum(model, batch, family))
-            count += sum(target_count(f, family) for f in chunk)
+                total += float(head.loss_sum(model, batch))
+            count += sum(head.target_count(f) for f in chunk)
     return total, count
 
 
@@ -140,14 +61,14 @@ GROUP_WINDOW_BATCHES = 32  # --group-by-length sorts within this many global bat
 
 
 class TrainingLoop:
-    def __init__(self, config: TrainConfig, model: Any, family: ModelFamily, pad_id: int,
+    def __init__(self, config: TrainConfig, model: Any, head: ModelHead, pad_id: int,
                  train: list[dict[str, Any]], evaluation: list[dict[str, Any]], world: World,
                  device: str, checkpoints: Path, log_path: Path,
                  on_step: Callable[[dict[str, Any]], None] = lambda m: None,
                  on_evaluate: Callable[[dict[str, Any]], None] = lambda m: None):
         import torch
 
-        self.config, self.model, self.family, self.pad_id = config, model, family, pad_id
+        self.config, self.model, self.head, self.pad_id = config, model, head, pad_id
         self.train, self.evaluation, self.world, self.device = train, evaluation, world, device
         self.checkpoints, self.log_path = checkpoints, log_path
         self.on_step, self.on_evaluate = on_step, on_evaluate
@@ -236,16 +157,16 @@ class TrainingLoop:
 
         started = time.perf_counter()
         indices = self._global_indices(self.step)
-        normalizer = sum(target_count(self.train[i], self.family) for i in indices)
+        normalizer = sum(self.head.target_count(self.train[i]) for i in indices)
         mine = indices[self.world.rank::self.world.size]
         micro = self.config.batch_size
         step_loss, tokens = 0.0, 0
         for start in range(0, len(mine), micro):
-            batch = collate([self.train[i] for i in mine[start:start + micro]], self.pad_id)
+            batch = self.head.collate([self.train[i] for i in mine[start:start + micro]], self.pad_id)
             tokens += int(batch["attention_mask"].sum())
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with self._autocast():
-                loss = loss_sum(self.ddp_model, batch, self.family)
+                loss = self.head.loss_sum(self.ddp_model, batch)
             (loss * self.world.size / normalizer).backward()
             step_loss += float(loss.detach())
         step_loss = self._all_reduce(step_loss) / normalizer
@@ -269,13 +190,13 @@ class TrainingLoop:
         """Mean loss per target over the evaluation features (perplexity for language models)."""
         self.model.eval()
         mine = self.evaluation[self.world.rank::self.world.size]
-        total, count = loss_totals(self.model, mine, self.family, self.pad_id, self.device,
+        total, count = loss_totals(self.model, mine, self.head, self.pad_id, self.device,
                                    self.config.batch_size, self._autocast)
         self.model.train()
         total, count = self._all_reduce(total), self._all_reduce(count)
         loss = total / max(count, 1)
         metrics = {"eval_loss": loss}
-        if self.family in (ModelFamily.CAUSAL_LM, ModelFamily.SEQ2SEQ_LM):
+        if self.head.language_model:
             metrics["eval_perplexity"] = math.exp(min(loss, 50))
         return metrics
 

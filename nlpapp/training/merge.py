@@ -6,32 +6,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..types import ModelFamily
+from ..head import ModelHead
 from . import adapters
 
 PROBE_TEXTS = ["The weather is nice today.", "Oil prices fell as supply grew.",
                "Who founded the company, and when?", "A short text."]
 
 
-def _probe(model: Any, tokenizer: Any, family: ModelFamily) -> Any:
+def _probe(model: Any, tokenizer: Any, head: ModelHead) -> Any:
     """The model's raw outputs (logits) on the probe batch."""
     import torch
 
     encoded = tokenizer(PROBE_TEXTS, return_tensors="pt", padding=True)
     encoded = {k: v.to(next(model.parameters()).device) for k, v in encoded.items()}
     with torch.inference_mode():
-        if family == ModelFamily.SEQ2SEQ_LM:
-            out = model(**encoded, decoder_input_ids=encoded["input_ids"][:, :4])
-        else:
-            out = model(**encoded)
-    if family == ModelFamily.EXTRACTIVE_QA:
-        return torch.cat([out.start_logits, out.end_logits], dim=-1).float()
-    return out.logits.float()
+        return head.probe(model, encoded)
 
 
 def merge(store: Any, adapter: str, output: Path, overwrite: bool = False) -> dict[str, Any]:
     """Write base + adapter as one model to ``output``; returns the report, with the max
-    absolute difference between merged and unmerged outputs on the probe batch."""
+    absolute difference between merged and unmerged outputs on the probe batch.
+
+    The base is loaded afresh for the merge, so the runtime's cached model keeps serving
+    the base weights afterwards."""
+    from peft import PeftModel
+
     from ..errors import NlpappError
     from ..runtime.atomic import atomic_folder
 
@@ -41,16 +40,18 @@ def merge(store: Any, adapter: str, output: Path, overwrite: bool = False) -> di
         raise NlpappError(f"{folder} is a fully trained model, not an adapter; there is nothing to merge")
     if output.exists() and not overwrite:
         raise NlpappError(f"--output {output} already exists; pass --overwrite to replace it")
-    model = store.load(manifest["base_model"]["spec"], adapter=str(folder))
-    family = ModelFamily(manifest["family"])
-    peft_model, tokenizer = model.hf_model, model.tokenizer
-    unmerged = _probe(peft_model, tokenizer, family)
+    head = store.heads.get(adapters.head_of(manifest))
+    spec = manifest["base_model"]["spec"]
+    base = store.load_uncached(spec, head.name, tuple(manifest.get("labels") or ()) or None)
+    module, tokenizer = base.trainable_module(), base.tokenizer
+    adapters.check_base(manifest, adapters.base_fingerprint(module, head.new_modules), spec)
+    peft_model = PeftModel.from_pretrained(module, str(folder)).to(base.device).eval()
+    unmerged = _probe(peft_model, tokenizer, head)
     merged_model = peft_model.merge_and_unload()
-    merged = _probe(merged_model, tokenizer, family)
+    merged = _probe(merged_model, tokenizer, head)
     max_diff = float((merged - unmerged).abs().max())
     with atomic_folder(output, replace=overwrite) as scratch:
         merged_model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)
-    model.hf_model = merged_model  # the cached base now carries the merged weights; keep them consistent
     return {"adapter": str(folder), "output": str(output), "max_abs_diff": max_diff,
             "probe_texts": len(PROBE_TEXTS)}

@@ -14,13 +14,12 @@ from typing import Any
 from ..errors import InputError, NlpappError
 from ..hookcall import notify
 from ..task import TaskKind, TrainingContext
-from ..types import LoadOptions, ModelFamily
+from ..head import Head, ModelHead
+from ..types import LoadOptions
 from . import adapters, distributed
 from .config import TrainConfig
 from .loop import TrainingLoop
 
-PEFT_TASK_TYPES = {ModelFamily.CAUSAL_LM: "CAUSAL_LM", ModelFamily.SEQ2SEQ_LM: "SEQ_2_SEQ_LM",
-                   ModelFamily.SEQUENCE_CLASSIFICATION: "SEQ_CLS", ModelFamily.EXTRACTIVE_QA: "QUESTION_ANS"}
 
 
 def expand_files(patterns: list[str], option: str, registries: Any = None) -> list[str]:
@@ -93,6 +92,15 @@ def _check_output(output: Path, resume: bool, overwrite: bool) -> None:
         raise NlpappError(f"{output} is already a finished adapter; nothing to resume")
     if output.exists() and not resume and not overwrite:
         raise NlpappError(f"--output {output} already exists; pass --overwrite to replace it")
+    if not resume and not overwrite:  # starting afresh would throw an interrupted run's steps away
+        from .loop import CHECKPOINT_PREFIX
+
+        steps = [json.loads((p / "checkpoint.json").read_text())["step"] for p in
+                 (output.parent / f".{output.name}.checkpoints").glob(f"{CHECKPOINT_PREFIX}*")
+                 if (p / "checkpoint.json").is_file()]
+        if steps:
+            raise NlpappError(f"an interrupted run into {output} left a checkpoint at step {max(steps)}; "
+                              "pass --resume to continue it or --overwrite to start over")
     if output.exists() and not output.is_dir():
         raise NlpappError(f"--output {output} is a file")
     parent = output.parent
@@ -110,7 +118,6 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
           load_options: LoadOptions | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Train and write ``config.output``; returns the adapter's manifest."""
     from ..runtime.device import resolve_device
-    from ..runtime.hf import detect_family, load_hf_model
 
     load_options = load_options or LoadOptions()
     task = runtime.task(config.task)
@@ -126,45 +133,41 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     if device == "cuda" and world.size > 1:
         device = f"cuda:{world.local_rank}"
 
-    resolved = runtime.models.resolve(config.model)
-    import transformers
-
-    base_config = transformers.AutoConfig.from_pretrained(resolved.path,
-                                                          trust_remote_code=load_options.trust_remote_code)
-    base_family = detect_family(base_config)
+    heads = runtime.registries.heads
     if config.objective == "lm":
-        family = ModelFamily.CAUSAL_LM
-        if base_family != ModelFamily.CAUSAL_LM:
-            raise NlpappError(f"--objective lm needs a causal language model; {config.model!r} is a {base_family}")
+        head = heads.get(Head.CAUSAL_LM)
+        base_head = runtime.models.base_head(config.model)
+        if base_head not in (None, Head.CAUSAL_LM):
+            raise NlpappError(f"--objective lm needs a causal language model; {config.model!r} has a {base_head} head")
         examples, eval_examples = [], []
     else:
         if not task.target_fields:
             raise NlpappError(f"task {task.name!r} cannot be trained")
-        family = task.training_family(base_family)
-        if family not in task.families:
-            raise NlpappError(f"task {task.name!r} cannot train model {config.model!r} ({base_family})")
+        # the data first: a bad file is reported before a model is located (or converted)
         examples = read_examples(runtime, task, config.data, config.columns)
         eval_examples = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
+        base_head = runtime.models.base_head(config.model) or task.heads[0]
+        head_name = task.training_head(base_head)
+        if head_name not in task.heads:
+            raise NlpappError(f"task {task.name!r} cannot train model {config.model!r} (a {base_head} head); "
+                              f"it trains models with these heads: {', '.join(task.heads)}")
+        if head_name not in heads:
+            raise NlpappError(f"task {task.name!r} trains a {head_name!r} head, which no installed plugin "
+                              "registers; install the plugin that provides it (nlpapp plugins list)")
+        head = heads.get(head_name)
+    if head.peft_task_type is None and not config.full:
+        raise NlpappError(f"the {head.name} head cannot be trained with LoRA; pass --full")
 
-    label_ids: dict[str, int] = {}
-    overrides: dict[str, Any] = {}
-    if family == ModelFamily.SEQUENCE_CLASSIFICATION:
-        field = task.target_fields[0]
-        labels = sorted({targets[field] for _, targets in examples})
-        if len(labels) < 2:
-            raise InputError(f"the training data has a single label ({labels[0]!r}); a classifier needs two or more")
-        unseen = sorted({t[field] for _, t in eval_examples} - set(labels))
-        if unseen:
-            raise InputError(f"--eval-data has labels not seen in training: {', '.join(unseen)}")
-        label_ids = {label: i for i, label in enumerate(labels)}
-        overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": label_ids}
+    label_ids = _label_ids(task, examples, eval_examples) if head.uses_labels else {}
 
     import torch
 
     torch.manual_seed(config.seed)  # a new head's initial weights, and LoRA's, come from it
-    model = load_hf_model(resolved.path, str(family), LoadOptions(
+    model = runtime.models.load_uncached(config.model, head.name, tuple(label_ids) or None, LoadOptions(
         device=device, dtype="float32", allow_pickle=load_options.allow_pickle,
-        trust_remote_code=load_options.trust_remote_code), config_overrides=overrides)
+        trust_remote_code=load_options.trust_remote_code))
+    module = model.trainable_module()  # refuses a backend that has no torch module
+    resolved = runtime.models.resolve(config.model)
     tokenizer = model.tokenizer
     if config.objective == "lm":
         from .features import lm_blocks
@@ -172,16 +175,16 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         train_features = lm_blocks(tokenizer, read_texts(config.data), config.max_length)
         eval_features = lm_blocks(tokenizer, read_texts(config.eval_data), config.max_length) if config.eval_data else []
     else:
-        ctx = TrainingContext(model, family, config.max_length, config.options, label_ids)
+        ctx = TrainingContext(model, head.name, config.max_length, config.options, label_ids)
         train_features = [f for item, targets in examples for f in task.training_features(item, targets, ctx)]
         eval_features = [f for item, targets in eval_examples for f in task.training_features(item, targets, ctx)]
 
-    fingerprint = adapters.base_fingerprint(model.hf_model)
-    trained = _prepare_trainable(runtime, model, family, config)
+    fingerprint = adapters.base_fingerprint(module, head.new_modules)
+    trained = _prepare_trainable(runtime, module, model.model_type, head, config)
     hook = runtime.plugins.hook
     notify(hook.on_train_begin, config=config, model=trained)
     checkpoints.mkdir(parents=True, exist_ok=True)
-    loop = TrainingLoop(config, trained, family, tokenizer.pad_token_id, train_features, eval_features, world,
+    loop = TrainingLoop(config, trained, head, tokenizer.pad_token_id, train_features, eval_features, world,
                         device, checkpoints, checkpoints / "train-log.jsonl",
                         on_step=lambda m: notify(hook.on_train_step, step=m["step"], metrics=m),
                         on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m))
@@ -199,7 +202,8 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     manifest = {
         "kind": "full" if config.full else "lora",
         "task": task.name,
-        "family": str(family),
+        "head": head.name,
+        "family": head.name,  # the key readers before heads were registered look for
         "base_model": {"spec": config.model, "path": resolved.path, "fingerprint": fingerprint,
                        "model_type": model.model_type},
         "labels": list(label_ids),
@@ -221,9 +225,21 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     return manifest
 
 
-def _prepare_trainable(runtime: Any, model: Any, family: ModelFamily, config: TrainConfig) -> Any:
-    """Wrap the model for LoRA (or leave every weight trainable with ``full``)."""
-    hf_model = model.hf_model
+def _label_ids(task: TaskKind, examples: list, eval_examples: list) -> dict[str, int]:
+    """Label name -> id for a head with labels: the names in the training data, sorted."""
+    labels = sorted({name for _, targets in examples for name in task.label_names(targets)})
+    if len(labels) < 2:
+        raise InputError(f"the training data has a single label ({labels[0]!r}); a classifier needs two or more"
+                         if labels else "the training data has no labels")
+    unseen = sorted({name for _, targets in eval_examples for name in task.label_names(targets)} - set(labels))
+    if unseen:
+        raise InputError(f"--eval-data has labels not seen in training: {', '.join(unseen)}")
+    return {label: i for i, label in enumerate(labels)}
+
+
+def _prepare_trainable(runtime: Any, hf_model: Any, model_type: str, head: ModelHead, config: TrainConfig) -> Any:
+    """Wrap the model for LoRA (or leave every weight trainable with ``full``); a new
+    head's modules are trained whole and saved beside the LoRA weights."""
     if config.gradient_checkpointing:
         # transformers 5 renamed it; older releases have only the first name
         enable = getattr(hf_model, "activation_checkpointing_enable", None) or hf_model.gradient_checkpointing_enable
@@ -235,9 +251,11 @@ def _prepare_trainable(runtime: Any, model: Any, family: ModelFamily, config: Tr
         return hf_model
     from peft import LoraConfig, get_peft_model
 
-    targets = config.target_modules or _preset_targets(runtime, model.model_type)
-    lora = LoraConfig(task_type=PEFT_TASK_TYPES[family], r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=list(targets))
+    targets = config.target_modules or _preset_targets(runtime, model_type)
+    present = {name.rsplit(".", 1)[-1] for name, _ in hf_model.named_modules()}
+    lora = LoraConfig(task_type=head.peft_task_type, r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules=list(targets),
+                      modules_to_save=[m for m in head.new_modules if m in present] or None)
     try:
         return get_peft_model(hf_model, lora)
     except ValueError as exc:

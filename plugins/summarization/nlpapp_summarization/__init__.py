@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl, warn
+from nlpapp import MetricSpec, Head, TaskKind, TaskOption, hookimpl, warn
 from nlpapp.task import generation_options, generation_params
 from nlpapp.training import features
 
@@ -28,7 +28,7 @@ class SummarizationOutput:
 class Summarization(TaskKind):
     name = "summarization"
     description = "Summarize a text."
-    families = (ModelFamily.SEQ2SEQ_LM, ModelFamily.CAUSAL_LM)
+    heads = (Head.SEQ2SEQ_LM, Head.CAUSAL_LM)
     default_model = "smollm2"
     Input = SummarizationInput
     Output = SummarizationOutput
@@ -55,9 +55,9 @@ class Summarization(TaskKind):
         model, summary = ctx.model, targets["summary"]
         summary_tokens = model.count_tokens([summary])[0] + 1
         budget = ctx.max_length - PROMPT_OVERHEAD_TOKENS - (
-            summary_tokens if ctx.family == ModelFamily.CAUSAL_LM else 0)
+            summary_tokens if ctx.head == Head.CAUSAL_LM else 0)
         text = model.truncate(item.text, max(budget, 16))
-        if ctx.family == ModelFamily.SEQ2SEQ_LM:
+        if ctx.head == Head.SEQ2SEQ_LM:
             return [features.seq2seq(model.tokenizer, prompt_for(model, text, ctx.options), summary,
                                      ctx.max_length)]
         return [features.causal_lm(model.tokenizer, prompt_for(model, text, ctx.options), summary,
@@ -68,7 +68,7 @@ class Summarization(TaskKind):
 
 
 def prompt_for(model, text: str, options: dict) -> str:
-    if model.family == ModelFamily.SEQ2SEQ_LM:
+    if model.head == Head.SEQ2SEQ_LM:
         return f"summarize: {text}" if model.model_type in ("t5", "mt5") else text
     return PROMPT.format(length=LENGTHS[options.get("length") or "sentence"], text=text)
 
@@ -78,7 +78,7 @@ def fit_to_window(model, text: str, max_new_tokens: int) -> tuple[str, int]:
     if not model.max_input_tokens:
         return text, 0
     budget = model.max_input_tokens - PROMPT_OVERHEAD_TOKENS
-    if model.family == ModelFamily.CAUSAL_LM:
+    if model.head == Head.CAUSAL_LM:
         budget -= max_new_tokens  # prompt and summary share a causal model's window
     length = model.count_tokens([text])[0]
     if length <= budget:

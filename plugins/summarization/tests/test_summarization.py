@@ -46,10 +46,10 @@ def test_training_uses_the_inference_prompt(runtime, tiny_model, tmp_path):
     assert manifest["data"]["train_features"] == 4
     from nlpapp_summarization import Summarization, prompt_for
     from nlpapp.task import TrainingContext
-    from nlpapp.types import ModelFamily
+    from nlpapp.head import Head
 
     model = runtime.models.load(str(tiny_model("causal-lm")))
-    ctx = TrainingContext(model, ModelFamily.CAUSAL_LM, 64, {"length": "headline"})
+    ctx = TrainingContext(model, Head.CAUSAL_LM, 64, {"length": "headline"})
     [feature] = Summarization().training_features(Summarization.Input("the weather " * 80), {"summary": "nice"}, ctx)
     assert len(feature["input_ids"]) <= 64  # the long text was cut to fit, the summary kept
     prompt = model.tokenizer.decode([t for t, l in zip(feature["input_ids"], feature["labels"]) if l == -100])

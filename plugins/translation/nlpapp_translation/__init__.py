@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import DatasetSpec, TaskFolder, GenerationParams, InputError, MetricSpec, ModelFamily, TaskKind, TaskOption, hookimpl
+from nlpapp import DatasetSpec, TaskFolder, GenerationParams, InputError, MetricSpec, Head, TaskKind, TaskOption, hookimpl
 from nlpapp.datasets import packaged_jsonl
 from nlpapp.task import generation_options, generation_params
+from nlpapp.runtime.hf import tokenizer_settings
 from nlpapp.training import features
 
 # ISO 639-1 -> (English name, mBART-50 code, NLLB/FLORES-200 code)
@@ -50,7 +51,7 @@ def language(code: str, option: str) -> tuple[str, str, str]:
 class Translation(TaskKind):
     name = "translation"
     description = "Translate text from one language to another."
-    families = (ModelFamily.SEQ2SEQ_LM, ModelFamily.CAUSAL_LM)
+    heads = (Head.SEQ2SEQ_LM, Head.CAUSAL_LM)
     default_model = "qwen-coder"
     Input = TranslationInput
     Output = TranslationOutput
@@ -71,7 +72,7 @@ class Translation(TaskKind):
         source_code, target_code = options.get("source_lang") or "en", options["target_lang"]
         source, target = language(source_code, "source-lang"), language(target_code, "target-lang")
         params = generation_params(options)
-        if model.family == ModelFamily.CAUSAL_LM:
+        if model.head == Head.CAUSAL_LM:
             return [PROMPT.format(source=source[0], target=target[0], text=t) for t in texts], params
         return seq2seq_inputs(model, texts, source_code, target_code, params)
 
@@ -79,9 +80,10 @@ class Translation(TaskKind):
     metrics = ("bleu", "chrf", "ter")
 
     def training_features(self, item, targets, ctx):
-        [prompt], _ = self._prompts(ctx.model, [item.text], ctx.options)
-        if ctx.family == ModelFamily.SEQ2SEQ_LM:
-            return [features.seq2seq(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
+        [prompt], params = self._prompts(ctx.model, [item.text], ctx.options)
+        if ctx.head == Head.SEQ2SEQ_LM:
+            with tokenizer_settings(ctx.model.tokenizer, params.tokenizer_settings):
+                return [features.seq2seq(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
         return [features.causal_lm(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
 
     def render(self, output: TranslationOutput) -> str:
@@ -98,13 +100,13 @@ def seq2seq_inputs(model, texts: list[str], source_code: str, target_code: str,
     if tokenizer is None:
         return texts, params
     if "nllb" in type(tokenizer).__name__.lower():
-        tokenizer.src_lang = source[2]
+        params.tokenizer_settings["src_lang"] = source[2]  # for this call only
         params.extra["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids(target[2])
     elif model.model_type == "mbart":
-        tokenizer.src_lang = source[1]
+        params.tokenizer_settings["src_lang"] = source[1]  # for this call only
         params.extra["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids(target[1])
     elif model.model_type == "m2m_100":
-        tokenizer.src_lang = source_code
+        params.tokenizer_settings["src_lang"] = source_code  # for this call only
         params.extra["forced_bos_token_id"] = tokenizer.get_lang_id(target_code)
     return texts, params  # Marian and other pair models translate as they are
 

@@ -41,11 +41,11 @@ def test_training_a_seq2seq_model_uses_the_t5_prefix(runtime, tiny_model, tmp_pa
     from nlpapp.task import TrainingContext
     from nlpapp.training.config import TrainConfig
     from nlpapp.training.trainer import train
-    from nlpapp.types import ModelFamily
+    from nlpapp.head import Head
     from nlpapp_translation import Translation
 
     model = runtime.models.load(str(tiny_model("seq2seq-lm")))
-    ctx = TrainingContext(model, ModelFamily.SEQ2SEQ_LM, 64, {"source_lang": "en", "target_lang": "fr"})
+    ctx = TrainingContext(model, Head.SEQ2SEQ_LM, 64, {"source_lang": "en", "target_lang": "fr"})
     [feature] = Translation().training_features(Translation.Input("the weather"), {"translation": "le temps"}, ctx)
     assert model.tokenizer.decode(feature["input_ids"], skip_special_tokens=True).startswith("translate english to")
     data = tmp_path / "d.jsonl"
