@@ -65,7 +65,7 @@ def headline_perplexity(runtime: Runtime, rows: list[dict], adapter: str | None)
 
     model = runtime.models.load("smollm2", adapter=adapter)
     task = runtime.task("summarization")
-    ctx = TrainingContext(model, Head.CAUSAL_LM, 384, {"length": "headline"})
+    ctx = TrainingContext(model, Head.CAUSAL_LM, 384, task.parse_options({"length": "headline"}))
     features = [f for r in rows for f in task.training_features(task.Input(r["body"]), {"summary": r["title"]}, ctx)]
     return math.exp(mean_loss(model, features))
 
@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps, for a smoke run")
     parser.add_argument("--only", choices=["headlines", "topics", "austen"], action="append")
     parser.add_argument("--write-topics-data", type=Path, metavar="DIR",
-                        help="only write topics-train.jsonl and topics-dev.jsonl (for tasks/reuters-topics.yaml) to DIR")
+                        help="only write topics-train.jsonl and topics-dev.jsonl (for the task file reuters-topics) to DIR")
     args = parser.parse_args()
     if args.write_topics_data:
         args.write_topics_data.mkdir(parents=True, exist_ok=True)

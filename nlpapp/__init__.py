@@ -1,9 +1,20 @@
 """nlpapp: a plugin-based NLP application framework.
 
-The public names a plugin needs are importable from here; none imports torch."""
+Everything a user or a plugin author needs is importable from here (``__all__`` is the
+whole public surface); importing it loads no torch::
+
+    import nlpapp
+
+    runtime = nlpapp.Runtime.create()
+    [output] = runtime.run("sentiment", ["A wonderful film."])
+"""
 
 from __future__ import annotations
 
+from .api import Runtime
+from .config import home as cache_dir
+from .configs import (AdapterInfo, CompareConfig, CompareResult, EvalConfig, EvalResult, MergeResult, RunFileConfig,
+                      RunFileResult, Score, SystemScores, TrainResult)
 from .datasets import packaged_jsonl
 from .errors import (InputError, ModelLoadError, NlpappError, UnknownNameError,
                      UnsupportedModelError)
@@ -12,16 +23,29 @@ from .hookspecs import HOOK_API_VERSION, hookimpl
 from .evaluation.metrics import MetricResult
 from .log import warn
 from .model import Model
-from .runtime.hf import HFModel
+from .options import GenerationOptions, OptionError, TaskOptions, generation_options, option
+from .runtime.atomic import atomic_file
+from .runtime.hf import HFModel, tokenizer_settings
+from .stages import (ClassificationTask, Entity, Prepared, SpanExtractionTask, TextToTextTask, TokenTaggingTask,
+                     entities)
 from .task import TaskKind, TrainingContext
-from .types import (AdapterPreset, DatasetSpec, GenerationParams, LoadOptions, MetricSpec,
+from .training import features
+from .training.config import TrainConfig
+from .types import (AdapterPreset, DatasetSpec, GenerationParams, LoadOptions, LoraPreset, MetricSpec,
                     ModelFamily, ModelPreset, Span, TaskFolder, TaskOption)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "HOOK_API_VERSION", "IGNORE", "AdapterPreset", "DatasetSpec", "GenerationParams", "HFModel", "Head",
-    "InputError", "LoadOptions", "MetricResult", "MetricSpec", "Model", "ModelFamily", "ModelHead", "ModelLoadError",
-    "ModelPreset", "NlpappError", "Span", "TaskFolder", "TaskKind", "TaskOption", "TrainingContext",
-    "UnknownNameError", "UnsupportedModelError", "hookimpl", "packaged_jsonl", "warn", "__version__",
+    # the library: a runtime and its verbs, their configs and results
+    "Runtime", "RunFileConfig", "RunFileResult", "TrainConfig", "TrainResult", "EvalConfig", "EvalResult",
+    "CompareConfig", "CompareResult", "SystemScores", "Score", "MergeResult", "AdapterInfo", "LoadOptions",
+    # errors
+    "NlpappError", "InputError", "ModelLoadError", "OptionError", "UnknownNameError", "UnsupportedModelError",
+    # writing plugins: hooks, tasks and their options, heads, models, registrations
+    "HOOK_API_VERSION", "hookimpl", "TaskKind", "TextToTextTask", "ClassificationTask", "TokenTaggingTask",
+    "SpanExtractionTask", "Prepared", "Entity", "entities", "TaskOptions", "GenerationOptions", "generation_options", "option",
+    "TaskOption", "TrainingContext", "features", "IGNORE", "Head", "ModelHead", "ModelFamily", "Model", "HFModel",
+    "GenerationParams", "tokenizer_settings", "Span", "ModelPreset", "DatasetSpec", "packaged_jsonl", "MetricSpec",
+    "MetricResult", "TaskFolder", "LoraPreset", "AdapterPreset", "cache_dir", "atomic_file", "warn", "__version__",
 ]

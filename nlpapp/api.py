@@ -1,21 +1,43 @@
-"""The library verbs. The CLI is a thin layer over these; so is any Python user."""
+"""The library: ``Runtime`` and its verbs. The CLI is a thin layer over these; so is any
+Python user::
+
+    import nlpapp
+
+    runtime = nlpapp.Runtime.create()
+    [out] = runtime.run("sentiment", ["A wonderful film."])
+    result = runtime.evaluate(nlpapp.EvalConfig(task="sentiment", data="sentiment-sample"))
+    print(result.scores["accuracy"].value, result.scores["accuracy"].ci95)
+
+Each verb takes a typed config (``nlpapp.configs``, ``TrainConfig``) and returns a typed
+result, and ``run_file``, ``train``, ``evaluate`` and ``compare`` write a run record (its id
+is ``result.run``), exactly as the CLI commands do."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
+from .configs import (AdapterInfo, CompareConfig, CompareResult, EvalConfig, EvalResult, MergeResult, RunFileConfig,
+                      RunFileResult, Score, SystemScores, TrainResult)
 from .model import Model, StreamCallback
+from .options import TaskOptions
 from .plugins import PluginSet, load_plugins
 from .runtime.engine import Predictor
 from .runtime.store import ModelStore
 from .task import TaskKind
 from .types import LoadOptions
 
+if TYPE_CHECKING:
+    from .training.config import TrainConfig
+
+Inputs = str | Mapping[str, Any] | Iterable[str | Mapping[str, Any]]
+
 
 @dataclass
 class Runtime:
-    """Plugins, registries and a per-process model cache, built once and reused."""
+    """Plugins, registries and a per-process model cache, built once and reused by every verb."""
 
     plugins: PluginSet
     load_options: LoadOptions = field(default_factory=LoadOptions)
@@ -25,15 +47,172 @@ class Runtime:
                                  self.plugins.registries.heads)
 
     @classmethod
-    def create(cls, load_options: LoadOptions | None = None, **plugin_args: Any) -> "Runtime":
-        return cls(load_plugins(**plugin_args), load_options or LoadOptions())
+    def create(cls, load_options: LoadOptions | None = None, *, device: str = "auto", dtype: str = "auto",
+               allow_pickle: bool = False, trust_remote_code: bool = False, **plugin_args: Any) -> "Runtime":
+        """Load the plugins and make a runtime. ``device`` (auto, cpu, cuda, cuda:N) and
+        ``dtype`` (auto, float32, bfloat16, float16) apply to every model it loads;
+        ``plugin_args`` go to ``nlpapp.plugins.load_plugins``."""
+        options = load_options or LoadOptions(device=device, dtype=dtype, allow_pickle=allow_pickle,
+                                              trust_remote_code=trust_remote_code)
+        return cls(load_plugins(**plugin_args), options)
 
     @property
     def registries(self):  # noqa: ANN201 - the Registries dataclass
         return self.plugins.registries
 
     def task(self, name: str) -> TaskKind:
+        """A registered task kind by name or alias (``UnknownNameError`` with a did-you-mean)."""
         return self.registries.tasks.get(name)
+
+    # --- verbs ---------------------------------------------------------------------------
+
+    def run(self, task: str, inputs: Inputs, *, model: str | None = None, adapter: str | None = None,
+            options: Mapping[str, Any] | TaskOptions | None = None, batch_size: int = 8) -> list[Any]:
+        """Run ``task`` on texts (its main input field) or records (dicts of its input
+        fields); returns one typed ``Output`` per input, in order. A single text or record
+        gives a list of one. Raises ``InputError`` for a bad input and ``OptionError`` for
+        an unknown or ill-typed option, before any model loads."""
+        kind = self.task(task)
+        items = [inputs] if isinstance(inputs, (str, Mapping)) else list(inputs)
+        records = [(f"input {n}", {kind.input_fields[0]: item} if isinstance(item, str) else dict(item))
+                   for n, item in enumerate(items, start=1)]
+        for where, record in records:  # every input checked before a model loads
+            kind.make_input(record, where)
+        return [output for _, output in run(self, kind.name, records, model=model, adapter=adapter, options=options,
+                                            batch_size=batch_size)]
+
+    def run_file(self, config: RunFileConfig, *, on_batch: Callable[[int], None] | None = None,
+                 on_output: Callable[[Any, Any, dict[str, Any]], None] | None = None,
+                 records: Iterable[tuple[str, dict[str, Any]]] | None = None,
+                 stream: StreamCallback | None = None) -> RunFileResult:
+        """Run a task over a file (or a registered dataset): every record is checked first,
+        outputs stream to ``config.output`` (JSONL, each input's other columns kept), which is
+        replaced only when every input succeeded; without an output each ``(input, output,
+        other columns)`` goes to ``on_output`` as it is ready. ``records`` (``(where,
+        record)`` pairs) stand in for reading ``config.input``; ``stream`` receives a single
+        input's generated text as it is made. Writes a run record."""
+        from .run_file import run_file
+
+        return run_file(self, config, on_batch, on_output, records, stream)
+
+    def train(self, config: "TrainConfig", *, resume: bool = False, overwrite: bool = False,
+              progress: bool = False) -> TrainResult:
+        """Fine-tune with LoRA (or fully) and write the adapter folder with its manifest;
+        ``resume`` continues an interrupted run exactly. Writes a run record (and report)."""
+        import os
+
+        from . import runs
+        from .training.trainer import train
+
+        main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process records
+        if not main_process:
+            manifest = train(self, config, resume=resume, overwrite=overwrite, load_options=self.load_options,
+                             show_progress=False)
+            return TrainResult(output=config.output, manifest=manifest)
+        with runs.recording("train", self.task(config.task).name, _recorded(config, self.load_options),
+                            config.data + config.eval_data) as record:
+            manifest = train(self, config, resume=resume, overwrite=overwrite, load_options=self.load_options,
+                             show_progress=progress)
+            record.metrics = manifest["metrics"]
+            record.extra = {"model": manifest["base_model"], "adapter": {"output": config.output,
+                                                                         "kind": manifest["kind"]}}
+        return TrainResult(run=record.id, report=_path(record.report), output=config.output, manifest=manifest)
+
+    def evaluate(self, config: EvalConfig) -> EvalResult:
+        """Score a task on labelled data with its metrics (or ``config.metrics``), each with
+        a 95% bootstrap interval and a signature. Writes a run record, its predictions and a
+        report; ``config.output`` also gets the predictions as JSONL."""
+        from . import runs
+        from .evaluation.evaluate import evaluate
+
+        task = self.task(config.task)
+        if config.output is not None:
+            check_writable(Path(config.output))
+        with runs.recording("eval", task.name, _recorded(config, self.load_options), [config.data]) as record:
+            report = evaluate(self, task.name, config.data, model=config.model, adapter=config.adapter,
+                              metrics=config.metrics or None, columns=config.columns, options=config.options,
+                              batch_size=config.batch_size, rounds=config.bootstrap, seed=config.bootstrap_seed,
+                              limit=config.limit)
+            record.metrics = report["scores"]
+            record.extra = {**runs.model_identity(self.models, report["model"], config.adapter),
+                            "examples": report["examples"], "device": self.load_options.device}
+            if report.get("confusion"):
+                record.extra["confusion"] = report["confusion"]
+            record.save_predictions(report.get("predictions", []))
+            if config.output is not None:
+                write_jsonl(Path(config.output), report["predictions"])
+        return EvalResult(run=record.id, report=_path(record.report), task=report["task"], data=report["data"],
+                          model=report["model"], adapter=report["adapter"], examples=report["examples"],
+                          seconds=report["seconds"], bootstrap_rounds=report["bootstrap_rounds"],
+                          scores=_scores(report["scores"]), predictions=report.get("predictions", []),
+                          confusion=report.get("confusion"))
+
+    def compare(self, config: CompareConfig) -> CompareResult:
+        """Two systems (``base``, an adapter, or a model) on the same examples: each one's
+        scores with intervals, and paired bootstrap p-values. Writes a run record and report."""
+        from . import runs
+        from .evaluation.evaluate import compare
+
+        task = self.task(config.task)
+        with runs.recording("eval", task.name, _recorded(config, self.load_options), [config.data]) as record:
+            report = compare(self, task.name, config.data, config.systems, model=config.model,
+                             metrics=config.metrics or None, columns=config.columns, options=config.options,
+                             batch_size=config.batch_size, rounds=config.bootstrap, seed=config.bootstrap_seed,
+                             limit=config.limit)
+            record.metrics = {f"{s['system']}:{name}": v for s in report["systems"] for name, v in s["scores"].items()}
+            record.extra = {"examples": report["examples"], "paired_p_values": report["paired_p_values"],
+                            "device": self.load_options.device}
+        return CompareResult(run=record.id, report=_path(record.report), task=report["task"], data=report["data"],
+                             examples=report["examples"], bootstrap_rounds=report["bootstrap_rounds"],
+                             systems=[SystemScores(s["system"], _scores(s["scores"]), s["seconds"])
+                                      for s in report["systems"]],
+                             paired_p_values=report["paired_p_values"])
+
+    def merge(self, adapter: str, output: str | Path, *, overwrite: bool = False) -> MergeResult:
+        """Merge a LoRA adapter into its base and write a standalone model folder; the
+        cached base model keeps serving the base weights."""
+        from .training.merge import merge
+
+        report = merge(self.models, adapter, Path(output), overwrite)
+        return MergeResult(report["adapter"], report["output"], report["max_abs_diff"], report["probe_texts"])
+
+    def adapters(self) -> list[AdapterInfo]:
+        """The remembered adapters (those ``train`` wrote), by name."""
+        from .runtime import adapters
+
+        return [self.adapter(name) for name in adapters.known()]
+
+    def adapter(self, name_or_path: str) -> AdapterInfo:
+        """One adapter by name or folder, with its manifest."""
+        from .runtime import adapters
+
+        folder = adapters.resolve(name_or_path)
+        manifest = adapters.read_manifest(folder)
+        known = {p.resolve(): n for n, p in adapters.known().items()}
+        return AdapterInfo(name=known.get(folder.resolve(), folder.name), path=folder, kind=manifest["kind"],
+                           task=manifest["task"], head=adapters.head_of(manifest),
+                           base_model=manifest["base_model"]["spec"], labels=tuple(manifest.get("labels") or ()),
+                           scores=manifest["metrics"], manifest=manifest)
+
+    def remove_adapter(self, name_or_path: str) -> Path:
+        """Delete an adapter's folder and forget its name; returns the folder."""
+        from .runtime import adapters
+
+        return adapters.remove(name_or_path)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run record, oldest first (``nlpapp runs list``)."""
+        from . import runs
+
+        return runs.all_runs()
+
+    def run_record(self, ref: str) -> dict[str, Any]:
+        """One run record by id, unique prefix or suffix, or ``latest``."""
+        from . import runs
+
+        return runs.load(ref)
+
+    # --- models ------------------------------------------------------------------------
 
     def model_for(self, task: TaskKind, spec: str | None = None, adapter: str | None = None,
                   base_of: str | None = None) -> Model:
@@ -48,7 +227,7 @@ class Runtime:
         return model
 
     def _base_of(self, task: TaskKind, spec: str | None, adapter: str) -> Model:
-        from .training import adapters
+        from .runtime import adapters
 
         manifest = adapters.read_manifest(adapters.resolve(adapter))
         spec = spec or manifest["base_model"]["spec"]
@@ -69,13 +248,13 @@ class Runtime:
         """An adapter knows its base model; used when no --model is given."""
         if adapter is None:
             return None
-        from .training import adapters
+        from .runtime import adapters
 
         return adapters.read_manifest(adapters.resolve(adapter))["base_model"]["spec"]
 
 
 def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str, Any]]], *,
-        model: str | None = None, adapter: str | None = None, options: dict[str, Any] | None = None,
+        model: str | None = None, adapter: str | None = None, options: Mapping[str, Any] | TaskOptions | None = None,
         batch_size: int = 8, base_of: str | None = None,
         stream: StreamCallback | None = None, on_batch: Callable[[int], None] | None = None,
         ) -> Iterator[tuple[Any, Any]]:
@@ -85,7 +264,52 @@ def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str,
     fails with its file and line number. ``base_of``: run the base model of that adapter,
     as it was before training (see ``Runtime.model_for``)."""
     task = runtime.task(task_name)
+    parsed = task.parse_options(options)  # a misspelled or ill-typed option fails before a model loads
     loaded = runtime.model_for(task, model, adapter, base_of)
-    predictor = Predictor(task, loaded, options or {}, batch_size, one_pass=runtime.one_pass(loaded))
+    predictor = Predictor(task, loaded, parsed, batch_size, one_pass=runtime.one_pass(loaded))
     inputs = (task.make_input(record, where) for where, record in records)
     return predictor.predict(inputs, stream=stream, on_batch=on_batch)
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any model work if ``path`` cannot be written."""
+    import os
+
+    from .errors import NlpappError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NlpappError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise NlpappError(f"cannot write {path}: it is a folder")
+    if not os.access(path.parent, os.W_OK):
+        raise NlpappError(f"cannot write {path}: no permission to write in {path.parent}")
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Stream rows into a scratch file beside ``path``, renamed over it only when all were
+    written: a failure never leaves a half-written file. Returns the number of rows."""
+    import json
+
+    from .runtime.atomic import atomic_file
+
+    count = 0
+    with atomic_file(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            count += 1
+    return count
+
+
+def _scores(raw: dict[str, dict[str, Any]]) -> dict[str, Score]:
+    return {name: Score.from_dict(value) for name, value in raw.items()}
+
+
+def _path(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _recorded(config: Any, load: LoadOptions) -> dict[str, Any]:
+    """A config as the run record keeps it, with how the model was loaded."""
+    return {**dataclasses.asdict(config), "device": load.device, "dtype": load.dtype}

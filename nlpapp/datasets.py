@@ -33,8 +33,9 @@ def open_records(registries: Any, task: TaskKind, spec: str, columns: dict[str, 
         yield from read_records(spec, task.input_fields[0], columns)
         return
     dataset = registries.datasets.get(spec)
-    if dataset.task != task.name:
-        raise InputError(f"dataset {spec!r} is for task {dataset.task!r}, not {task.name!r}")
+    if registries.tasks.canonical(dataset.task) != task.name:  # a dataset may name a task by an alias
+        raise InputError(f"dataset {spec!r} is for task {registries.tasks.canonical(dataset.task)!r}, "
+                         f"not {task.name!r}")
     for number, raw in enumerate(dataset.open(), start=1):
         where = f"dataset {spec}, record {number}"
         if not isinstance(raw, dict):
@@ -135,7 +136,7 @@ def check_labelled(task: TaskKind) -> Callable[[dict[str, Any], str], Any]:
 
 
 def describe(registries: Any) -> list[dict[str, Any]]:
-    return [{"name": d.name, "task": d.task, "description": d.description,
+    return [{"name": d.name, "task": registries.tasks.canonical(d.task), "description": d.description,
              "plugin": registries.datasets.plugin_of(d.name)} for d in registries.datasets]
 
 

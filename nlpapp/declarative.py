@@ -46,9 +46,9 @@ class TaskFile:
             return self.data[split]
         def expand(match: re.Match) -> str:
             value = os.environ.get(match.group(1)) or match.group(2)
-            if value is None:
-                raise NlpappError(f"task {self.name!r} needs the environment variable {match.group(1)} "
-                                  f"(in data.{split} of {self.path}); set it or pass --data")
+            if value is None:  # the template says where the data is expected; the file's path would not
+                raise NlpappError(f"task {self.name!r} needs the environment variable {match.group(1)} for its "
+                                  f"data.{split} ({self.data[split]}); set it, or pass --data FILE")
             return value
         path = Path(VARIABLE.sub(expand, self.data[split])).expanduser()
         return str(path if path.is_absolute() else (self.path.parent / path))
@@ -68,13 +68,25 @@ def find(name: str, plugin_folders: Sequence[str] = ()) -> TaskFile | None:
     return None
 
 
+def files(plugin_folders: Sequence[str] = ()) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every task file, the one that ``find`` would use for each name."""
+    found: dict[str, Path] = {}
+    for folder in search_path(plugin_folders):
+        if folder.is_dir():
+            paths = [p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file()]
+            for path in sorted(paths, key=lambda p: SUFFIXES.index(p.suffix)):
+                found.setdefault(path.stem, path)  # the first folder and suffix win, as in find()
+    return sorted(found.items())
+
+
 def available(plugin_folders: Sequence[str] = ()) -> list[str]:
     names = {p.stem for folder in search_path(plugin_folders) if folder.is_dir()
              for p in folder.iterdir() if p.suffix in SUFFIXES}
     return sorted(names)
 
 
-def load(path: Path) -> TaskFile:
+def read_mapping(path: Path, what: str = "file") -> dict[str, Any]:
+    """A YAML (or, by suffix, TOML) file that must hold a mapping; one line on any problem."""
     try:
         if path.suffix == ".toml":
             import tomllib
@@ -84,10 +96,17 @@ def load(path: Path) -> TaskFile:
             import yaml
 
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NlpappError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # a syntax error in the user's file: say where
-        raise NlpappError(f"cannot read task file {path}: {exc}".splitlines()[0]) from None
+        raise NlpappError(f"cannot read {what} {path}: {exc}".splitlines()[0]) from None
     if not isinstance(raw, dict):
-        raise NlpappError(f"task file {path} must be a mapping of keys")
+        raise NlpappError(f"{what} {path} must be a mapping of keys")
+    return raw
+
+
+def load(path: Path) -> TaskFile:
+    raw = read_mapping(path, "task file")
     unknown = sorted(set(raw) - KEYS)
     if unknown:
         raise NlpappError(f"task file {path}: unknown key {unknown[0]!r}; the keys are: {', '.join(sorted(KEYS))}")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .model import Model
     from .task import TaskKind
     from .training.config import TrainConfig
-    from .types import AdapterPreset, DatasetSpec, LoadOptions, MetricSpec, ModelPreset, TaskFolder
+    from .types import DatasetSpec, LoadOptions, LoraPreset, MetricSpec, ModelPreset, TaskFolder
 
 PROJECT = "nlpapp"
 HOOK_API_VERSION = 1  # bumped when a hook's signature changes incompatibly
@@ -68,17 +68,29 @@ def register_task_folders(register: Callable[["TaskFolder"], None]) -> None:
 
 @hookspec
 def register_metrics(register: Callable[["MetricSpec"], None]) -> None:
-    """Register metrics (``MetricSpec``) by name, e.g. ``bleu`` or ``rougeL``.
+    """Register metrics (``MetricSpec``) by name, e.g. ``bleu`` or ``rouge``.
 
-    Fires when a runtime is built. Returns nothing.
+    Fires when a runtime is built. The core plugin registers the common metrics (bleu, chrf,
+    ter, rouge, squad, classification) through this same hook. Returns nothing.
     """
 
 
 @hookspec
-def register_adapters(register: Callable[["AdapterPreset"], None]) -> None:
-    """Register LoRA presets (``AdapterPreset``): target modules per model architecture.
+def register_lora_presets(register: Callable[["LoraPreset"], None]) -> None:
+    """Register LoRA presets (``LoraPreset``): the modules LoRA adapts, per model architecture.
 
-    Fires when a runtime is built. Returns nothing.
+    Fires when a runtime is built. ``register(preset)`` adds one preset under ``preset.name``;
+    training uses the first preset whose ``model_types`` has the model's ``model_type``.
+    Returns nothing.
+    """
+
+
+@hookspec(warn_on_impl=DeprecationWarning(
+    "the nlpapp hook register_adapters is deprecated: rename it register_lora_presets (same signature)"))
+def register_adapters(register: Callable[["LoraPreset"], None]) -> None:
+    """Deprecated: the old name of ``register_lora_presets``, which it feeds the same registry.
+
+    Fires when a runtime is built, as ``register_lora_presets`` does. Returns nothing.
     """
 
 

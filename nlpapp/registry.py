@@ -11,7 +11,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 from .errors import DuplicateNameError, NlpappError, UnknownNameError
 from .head import ModelHead
 from .task import TaskKind
-from .types import AdapterPreset, DatasetSpec, MetricSpec, ModelPreset, TaskFolder
+from .types import DatasetSpec, LoraPreset, MetricSpec, ModelPreset, TaskFolder
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[self.canonical(name)].item
         except KeyError:
-            raise UnknownNameError(self.kind, name, [*self._entries, *self._aliases]) from None
+            raise UnknownNameError(self.kind, name, self.known()) from None
 
     def plugin_of(self, name: str) -> str:
         return self._entries[self.canonical(name)].plugin
@@ -74,6 +74,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def known(self) -> list[str]:
+        """The names and the aliases: everything ``get`` accepts (for did-you-mean hints)."""
+        return sorted([*self._entries, *self._aliases])
+
     def by_plugin(self, plugin: str) -> list[str]:
         return sorted(n for n, e in self._entries.items() if e.plugin == plugin)
 
@@ -86,20 +90,25 @@ class Registries:
     models: Registry[ModelPreset] = field(default_factory=lambda: Registry("model", ModelPreset))
     datasets: Registry[DatasetSpec] = field(default_factory=lambda: Registry("dataset", DatasetSpec))
     metrics: Registry[MetricSpec] = field(default_factory=lambda: Registry("metric", MetricSpec))
-    adapters: Registry[AdapterPreset] = field(
-        default_factory=lambda: Registry("adapter preset", AdapterPreset))
+    lora_presets: Registry[LoraPreset] = field(default_factory=lambda: Registry("LoRA preset", LoraPreset))
     task_folders: Registry[TaskFolder] = field(default_factory=lambda: Registry("task folder", TaskFolder))
     heads: Registry[ModelHead] = field(default_factory=lambda: Registry("head", ModelHead))
 
     def by_hook(self) -> dict[str, Registry]:
         return {"register_task_kinds": self.tasks, "register_models": self.models,
                 "register_datasets": self.datasets, "register_metrics": self.metrics,
-                "register_adapters": self.adapters, "register_task_folders": self.task_folders,
-                "register_heads": self.heads}
+                "register_lora_presets": self.lora_presets, "register_task_folders": self.task_folders,
+                "register_heads": self.heads,
+                "register_adapters": self.lora_presets}  # the deprecated name of register_lora_presets
+
+    @property
+    def adapters(self) -> Registry[LoraPreset]:
+        """The old name of ``lora_presets``."""
+        return self.lora_presets
 
     def registered_by(self, plugin: str) -> dict[str, list[str]]:
-        return {reg.kind: names for reg in self.by_hook().values()
-                if (names := reg.by_plugin(plugin))}
+        unique = {id(reg): reg for reg in self.by_hook().values()}.values()  # two hooks fill lora_presets
+        return {reg.kind: names for reg in unique if (names := reg.by_plugin(plugin))}
 
 
 

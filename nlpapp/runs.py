@@ -81,7 +81,7 @@ class RunRecord:
         """Write the record; a cache folder that cannot be written costs a warning, not the run."""
         from . import log
         from .runtime.atomic import atomic_file
-        from .training.adapters import versions
+        from .runtime.adapters import versions
 
         if self.unwritable:
             return
@@ -256,7 +256,7 @@ def model_identity(store: Any, spec: str | None, adapter: str | None) -> dict[st
                             digest.update(path.read_bytes())
             identity["model"] = {"spec": spec, "path": resolved.path, "hash": digest.hexdigest()[:16]}
     if adapter:
-        from .training import adapters
+        from .runtime import adapters
 
         manifest = adapters.read_manifest(adapters.resolve(adapter))
         identity["adapter"] = {"name": adapter, "base_fingerprint": manifest["base_model"]["fingerprint"],

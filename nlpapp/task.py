@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Sequence
 
 from .errors import InputError, MissingFieldError, UnsupportedModelError
 from .model import Model, StreamCallback
+from .options import GenerationOptions, NoOptions, TaskOptions, generation_options, option  # noqa: F401 - generation_options: its old home
 from .types import GenerationParams, TaskOption
 
 
@@ -21,7 +22,7 @@ class TrainingContext:
     model: Model  # the Hugging Face model being trained (``.tokenizer``, ``.head``)
     head: str  # the head being trained (a classifier built on an encoder, say)
     max_length: int  # most tokens per feature
-    options: dict[str, Any]  # the task's own options, as for ``predict``
+    options: TaskOptions  # the task's own options (its ``Options``), as for ``predict``
     label_ids: dict[str, int] = dataclasses.field(default_factory=dict)  # label name -> id, for heads with labels
 
     @property
@@ -38,7 +39,7 @@ class TaskKind:
     default_model: ClassVar[str]  # a registered model alias
     Input: ClassVar[type]  # a dataclass; its first field is the main text
     Output: ClassVar[type]  # a dataclass
-    options: ClassVar[tuple[TaskOption, ...]] = ()
+    Options: ClassVar[type[TaskOptions]] = NoOptions  # a TaskOptions dataclass: the task's own options
     streams: ClassVar[bool] = False  # can stream a single input's output to the terminal
     notes: ClassVar[str] = ""  # plain words on how well the default model does this task
     target_fields: ClassVar[tuple[str, ...]] = ()  # what a training example adds to the input
@@ -48,6 +49,16 @@ class TaskKind:
         super().__init_subclass__(**kwargs)
         if "families" in cls.__dict__ and "heads" not in cls.__dict__:  # the name before heads
             cls.heads = tuple(str(f) for f in cls.__dict__["families"])
+        legacy = cls.__dict__.get("options")  # plugins written before ``Options``
+        if isinstance(legacy, (tuple, list)) and "Options" not in cls.__dict__:  # TaskOption tuples
+            cls.Options = _options_class(cls.__name__, legacy)
+        elif isinstance(legacy, type) and issubclass(legacy, TaskOptions) and "Options" not in cls.__dict__:
+            cls.Options = legacy
+
+    def parse_options(self, values: Any = None, where: str = "") -> TaskOptions:
+        """This task's ``Options`` from a mapping (or an instance); unknown names and bad
+        values raise ``OptionError`` naming the option. ``where`` prefixes the message."""
+        return self.Options.parse(values, where or f"task {self.name!r}: ")
 
     @property
     def input_fields(self) -> tuple[str, ...]:
@@ -138,7 +149,7 @@ class TaskKind:
                 f"task {self.name!r} cannot use model {model.name!r} (a {model.head} head); "
                 f"it needs one of these heads: {', '.join(self.heads)}")
 
-    def predict(self, model: Model, inputs: Sequence[Any], options: dict[str, Any],
+    def predict(self, model: Model, inputs: Sequence[Any], options: TaskOptions,
                 stream: StreamCallback | None = None) -> list[Any]:
         """Return one ``Output`` per input, in the same order."""
         raise NotImplementedError
@@ -150,28 +161,22 @@ class TaskKind:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "aliases": list(self.aliases), "description": self.description,
                 "heads": list(self.heads), "default_model": self.default_model,
-                "inputs": list(self.input_fields), "options": [o.name for o in self.options],
+                "inputs": list(self.input_fields), "options": [f.name for f in self.Options.fields()],
                 "notes": self.notes}
 
 
-def generation_options(max_new_tokens: int = 128, repetition_penalty: float = 1.0
-                       ) -> tuple[TaskOption, ...]:
-    """The decoding options every text-producing task offers."""
-    return (
-        TaskOption("max_new_tokens", int, max_new_tokens, "Most tokens to generate per input.",
-                   inference_only=True),
-        TaskOption("repetition_penalty", float, repetition_penalty,
-                   "Above 1 discourages repeating tokens already present; 1 turns it off.", inference_only=True),
-        TaskOption("temperature", float, 0.0, "Sampling temperature; 0 decodes greedily.", inference_only=True),
-        TaskOption("top_p", float, 1.0, "Nucleus sampling mass (with --temperature > 0).", inference_only=True),
-        TaskOption("seed", int, None, "Random seed, for repeatable sampling.", inference_only=True),
-        TaskOption("compile", bool, False,
-                   "Decode with a static KV cache and a torch.compile'd step: faster per token after a "
-                   "one-time compile (about a minute on CPU), so for long runs.", inference_only=True),
-    )
+def _options_class(task_class: str, declared: Sequence[TaskOption]) -> type[TaskOptions]:
+    """A ``TaskOptions`` dataclass from ``TaskOption`` declarations (plugins written before
+    options were typed)."""
+    fields = [(o.name, o.type | None if o.default is None else o.type,
+               option(o.default, o.help, choices=o.choices, inference_only=o.inference_only)) for o in declared]
+    return dataclasses.make_dataclass(f"{task_class}Options", fields, bases=(TaskOptions,), frozen=True)
 
 
-def generation_params(options: dict[str, Any]) -> GenerationParams:
+def generation_params(options: Any) -> GenerationParams:
+    """Decoding settings from a task's options (``GenerationOptions``, or a mapping)."""
+    if isinstance(options, GenerationOptions):
+        return options.generation_params()
     return GenerationParams(max_new_tokens=options.get("max_new_tokens", 128),
                             temperature=options.get("temperature", 0.0),
                             top_p=options.get("top_p", 1.0), seed=options.get("seed"),

@@ -62,7 +62,7 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
-class AdapterPreset:
+class LoraPreset:
     """A LoRA preset: which modules to adapt for a model architecture (``model_type``)."""
 
     name: str
@@ -71,6 +71,11 @@ class AdapterPreset:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
+
+
+# The old name, kept for plugins written before it was renamed: "adapter" elsewhere means a
+# trained adapter, not a preset.
+AdapterPreset = LoraPreset
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,9 @@ def _one_line_error(code, err):
 
 def test_unknown_task_suggests(cli):
     code, _, err = cli("run", "sentimnt", "x")
-    assert "did you mean 'sentiment'" in _one_line_error(code, err)
+    assert "did you mean 'sentiment'" in _one_line_error(code, err)  # an old name is suggested too
+    code, _, err = cli("run", "text-clasification", "x")
+    assert "did you mean 'text-classification'" in _one_line_error(code, err)
 
 
 def test_missing_input_file(cli, tmp_path):
@@ -138,7 +140,7 @@ def test_no_input_at_all(cli):
 
 def test_bad_generation_option(cli):
     code, _, err = cli("run", "generation", "-m", "fake-causal", "--top-p", "2", "x")
-    assert "top_p must be in (0, 1]" in _one_line_error(code, err)
+    assert _one_line_error(code, err) == "nlpapp: error: --top-p must be in (0, 1], got 2.0"
 
 
 def test_unwritable_output(cli, tmp_path):
@@ -152,8 +154,10 @@ def test_listing_commands(cli):
     code, out, _ = cli("plugins", "--all", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["nlpapp-fake-models"]["registered"]["model"][0] == "fake-causal"
-    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_adapters", "register_heads"]
+    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_heads", "register_lora_presets", "register_metrics"]
+    assert rows["nlpapp.core"]["registered"]["metric"] == ["bleu", "chrf", "classification", "rouge", "squad", "ter"]
+    assert "llama-attention" in rows["nlpapp.core"]["registered"]["LoRA preset"]
     code, out, _ = cli("models", "--json")
     models = {m["name"]: m for m in json.loads(out)}
-    assert models["smollm2"]["default_for"] == ["generation", "summarization"]
+    assert models["smollm2"]["default_for"] == ["summarization", "text-generation"]
     assert models["qwen-coder"]["license"].startswith("Apache-2.0")

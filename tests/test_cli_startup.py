@@ -27,7 +27,7 @@ def test_console_script_runs(fake_plugin_site):
     proc = subprocess.run([sys.executable, "-m", "nlpapp", "tasks", "--json"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert {t["name"] for t in json.loads(proc.stdout)} >= {"generation", "qa", "translation"}
+    assert {t["name"] for t in json.loads(proc.stdout)} >= {"text-generation", "question-answering", "translation"}
 
 
 def test_running_a_base_model_does_not_import_peft(tiny_model, fake_plugin_site):

@@ -14,7 +14,7 @@ def test_train_run_list_show_merge_rm(cli, tiny_model, tmp_path):
     assert stdout.startswith(f"wrote lora adapter to {out} (4 steps; final_loss ")
     code, stdout, _ = cli("adapters", "list", "--json")
     [row] = json.loads(stdout)
-    assert (row["name"], row["task"], row["kind"]) == ("topic", "sentiment", "lora")
+    assert (row["name"], row["task"], row["kind"]) == ("topic", "text-classification", "lora")  # the new name
     code, stdout, _ = cli("run", "sentiment", "--adapter", "topic", "awful boring film", "--json")
     assert json.loads(stdout)["label"] in ("good", "bad")  # the adapter's labels, not positive/negative
     code, stdout, _ = cli("adapters", "show", "topic", "--json")
@@ -26,6 +26,29 @@ def test_train_run_list_show_merge_rm(cli, tiny_model, tmp_path):
     assert code == 0 and not out.exists()
     code, _, err = cli("adapters", "show", "topic")
     assert code == 1 and "unknown adapter 'topic'" in err
+
+
+def test_an_adapter_from_before_the_task_rename_still_runs_and_compares(cli, tiny_model, tmp_path):
+    """A manifest written when the task was called "sentiment" loads under either name."""
+    data = tmp_path / "reviews.jsonl"
+    data.write_text('{"text": "i loved this wonderful book", "label": "good"}\n'
+                    '{"text": "awful boring film", "label": "bad"}\n' * 4)
+    out = tmp_path / "old-adapter"
+    code, _, err = cli("train", "text-classification", "-m", str(tiny_model("encoder")), "--data", str(data),
+                       "--output", str(out), "--epochs", "1", "--batch-size", "4", "--no-progress")
+    assert code == 0, err
+    manifest_path = out / "nlpapp-adapter.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["task"] = manifest["config"]["task"] = "sentiment"  # as nlpapp wrote it before the rename
+    manifest_path.write_text(json.dumps(manifest))
+    for name in ("sentiment", "text-classification"):
+        code, stdout, err = cli("run", name, "--adapter", str(out), "awful boring film", "--json")
+        assert code == 0, err
+        assert json.loads(stdout)["label"] in ("good", "bad")
+    code, stdout, err = cli("eval", "sentiment", "--data", str(data), "--compare", f"base,{out}", "--json",
+                            "--bootstrap", "10")
+    assert code == 0, err
+    assert json.loads(stdout)["task"] == "text-classification"
 
 
 def test_lm_objective_takes_files_as_arguments(cli, tiny_model, tmp_path):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 TOPICS = """
-kind: sentiment
+kind: sentiment  # the task's old name: task files written before the rename keep working
 description: Tell good reviews from bad ones.
 data:
   train: ${REVIEWS}/train.csv
@@ -85,11 +85,41 @@ def test_toml_task_files(cli, tasks_dir, tmp_path):
     assert "French" in json.loads(out)["translation"]
 
 
-def test_the_shipped_reuters_task_files_parse():
-    from pathlib import Path
+def test_the_shipped_reuters_task_files_are_found_from_any_folder(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the repository, no NLPAPP_TASKS, no NLPAPP_DATA
+    for var in ("NLPAPP_TASKS", "NLPAPP_DATA", "NLPAPP_TOPICS_DATA"):
+        monkeypatch.delenv(var, raising=False)
+    code, out, err = cli("tasks", "--json")
+    assert code == 0, err
+    files = {f["name"]: f for task in json.loads(out) for f in task["task_files"]}
+    assert (files["reuters-headlines"]["kind"], files["reuters-headlines"]["plugin"]) == ("summarization", "summarization")
+    assert (files["reuters-topics"]["kind"], files["reuters-topics"]["plugin"]) == ("text-classification", "sentiment")
+    code, out, _ = cli("tasks")
+    assert "reuters-headlines  summarization" in out
 
-    from nlpapp import declarative
+    # its data still comes from NLPAPP_DATA: unset, one line that says so, before any model loads
+    code, out, err = cli("eval", "reuters-headlines", "-m", "no-such-model")
+    assert code == 1 and out == ""
+    assert err.splitlines() == ["nlpapp: error: task 'reuters-headlines' needs the environment variable NLPAPP_DATA "
+                                "for its data.eval (${NLPAPP_DATA}/reuters/dev.jsonl); set it, or pass --data FILE"]
+    reuters = tmp_path / "data" / "reuters"
+    reuters.mkdir(parents=True)
+    (reuters / "dev.jsonl").write_text("".join(json.dumps({"id": n, "title": f"HEADLINE {n}", "body": f"body {n} text"})
+                                               + "\n" for n in range(3)))
+    monkeypatch.setenv("NLPAPP_DATA", str(tmp_path / "data"))
+    code, out, err = cli("eval", "reuters-headlines", "-m", "fake-causal", "--json", "--bootstrap", "10")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["examples"] == 3 and "rougeL" in report["scores"]
 
-    for path in sorted((Path(__file__).parent.parent / "tasks").glob("*.yaml")):
-        task_file = declarative.load(path)
-        assert task_file.kind in ("summarization", "sentiment") and task_file.metrics
+    # the topics file is text classification with its own labels, not the sentiment preset
+    code, out, err = cli("run", "reuters-topics", "-m", "fake-encoder", "--json", "oil prices and OPEC production")
+    assert code == 0, err
+    assert set(json.loads(out)["scores"]) == {"acq", "crude"}
+
+    # a file of the same name in ./tasks wins over the shipped one
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "reuters-headlines.yaml").write_text("kind: summarization\ndescription: mine\n")
+    code, out, err = cli("tasks", "--json")
+    files = {f["name"]: f for task in json.loads(out) for f in task["task_files"]}
+    assert files["reuters-headlines"]["description"] == "mine" and files["reuters-headlines"]["plugin"] is None

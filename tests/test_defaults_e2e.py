@@ -73,8 +73,8 @@ def test_sentiment_zero_shot_on_clear_cases():
 def test_listing_commands_show_the_defaults():
     tasks = json.loads(nlpapp("tasks", "--json").stdout)
     assert {t["name"]: t["default_model"] for t in tasks} == {
-        "generation": "smollm2", "qa": "qwen-coder", "sentiment": "minilm",
-        "summarization": "smollm2", "translation": "qwen-coder"}
+        "text-generation": "smollm2", "question-answering": "qwen-coder", "text-classification": "minilm",
+        "summarization": "smollm2", "translation": "qwen-coder", "token-classification": "minilm"}
     plugins = json.loads(nlpapp("plugins", "--json").stdout)
     assert all(p["status"] == "loaded" for p in plugins)
 

@@ -161,3 +161,19 @@ def test_eval_perplexity_on_raw_text(cli, tiny_model, tmp_path):
     assert code == 0, err
     value = json.loads(out)["scores"]["perplexity"]["value"]
     assert 1 < value < 1000  # a random tiny model: high, but finite
+
+
+def test_the_core_metrics_need_no_task_plugin_but_the_task_s_own(cli, tmp_path, monkeypatch):
+    """rouge is the core's: with every task plugin but generation disabled, eval still scores it."""
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n"
+                            for p, r in [("one two three", "three two one"), ("a b", "b a"), ("x y z", "z y")]))
+    monkeypatch.setenv("NLPAPP_LOAD_PLUGINS", "generation,nlpapp-fake-models")
+    code, out, err = cli("plugins", "--json")
+    assert {p["name"] for p in json.loads(out) if p["status"] == "loaded"} == {"generation", "nlpapp-fake-models"}
+    for name in ("text-generation", "generation"):
+        code, out, err = cli("eval", name, "--data", str(data), "-m", "fake-causal", "--json", "--bootstrap", "10")
+        assert code == 0, err
+        scores = json.loads(out)["scores"]
+        assert {"rouge1", "rouge2", "rougeL", "rougeLsum"} <= set(scores)
+        assert scores["rougeL"]["metric"] == "rouge" and scores["rougeL"]["value"] > 0

@@ -63,7 +63,7 @@ def test_a_few_bad_lines_are_still_listed_one_by_one(cli, tmp_path):
     data = tmp_path / "mixed.jsonl"
     data.write_text('{"text": "fine"}\n{"body": "no text"}\n{"text": "good"}\n')
     code, _, err = cli("run", "sentiment", "-m", "fake-classifier", "--input", str(data))
-    assert code == 1 and err.strip() == f"nlpapp: error: {data}:2: missing field 'text' for task 'sentiment'"
+    assert code == 1 and err.strip() == f"nlpapp: error: {data}:2: missing field 'text' for task 'text-classification'"
 
 
 # --- 3. the input's other columns pass through ----------------------------------------------------

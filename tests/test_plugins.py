@@ -1,5 +1,6 @@
 """Plugin loading through the real entry-point path, including broken plugins."""
 
+import json
 import textwrap
 
 import pytest
@@ -22,12 +23,32 @@ def test_builtin_plugins_load_through_entry_points(fake_plugin_site):
     plugins = load_plugins()
     loaded = {n for n, i in plugins.plugins.items() if i.status == "loaded"}
     assert BUILTIN <= loaded
-    assert plugins.registries.tasks.names() == ["generation", "qa", "sentiment", "summarization",
-                                                "token-classification", "translation"]
+    # transformers' task names; the plugins keep their distribution and entry-point names
+    assert plugins.registries.tasks.names() == ["question-answering", "summarization", "text-classification",
+                                                "text-generation", "token-classification", "translation"]
     assert plugins.registries.heads.plugin_of("token-classification") == "token-classification"
     assert plugins.registries.tasks.plugin_of("qa") == "qa"
-    assert plugins.plugins["qa"].registered == {"task": ["qa"], "dataset": ["qa-sample"], "metric": ["squad"]}
+    assert plugins.plugins["qa"].registered == {"task": ["question-answering"], "dataset": ["qa-sample"]}
+    # the core metrics come from the core, not from one task plugin
+    assert plugins.plugins["nlpapp.core"].registered["metric"] == ["bleu", "chrf", "classification", "rouge",
+                                                                   "squad", "ter"]
     assert plugins.plugins["qa"].version == "0.1.0"
+
+
+def test_the_old_task_names_are_aliases(cli):
+    tasks = load_plugins().registries.tasks
+    for old, new in [("generation", "text-generation"), ("qa", "question-answering"),
+                     ("sentiment", "text-classification"), ("sentiment-analysis", "text-classification"),
+                     ("ner", "token-classification")]:
+        assert tasks.canonical(old) == new and tasks.get(old) is tasks.get(new)
+    code, out, err = cli("tasks", "--json")
+    assert code == 0, err
+    assert {t["name"]: t["aliases"] for t in json.loads(out)} == {
+        "text-generation": ["generation"], "question-answering": ["qa"],
+        "text-classification": ["sentiment", "sentiment-analysis"], "summarization": [],
+        "token-classification": ["ner"], "translation": []}
+    code, out, err = cli("tasks")
+    assert "text-classification   sentiment, sentiment-analysis  minilm" in out
 
 
 def test_plugin_that_fails_to_import_is_skipped(tmp_path, monkeypatch, fake_plugin_site):
@@ -81,14 +102,14 @@ def test_duplicate_task_from_third_party_names_both(tmp_path, monkeypatch, fake_
     """)
     plugins = load_plugins(warn=lambda m: None)
     error = plugins.plugins["zz-clash"].error
-    assert "task 'generation' is registered by both plugin 'generation' and plugin 'zz-clash'" in error
+    assert "task 'text-generation' is registered by both plugin 'generation' and plugin 'zz-clash'" in error
     assert plugins.registries.tasks.plugin_of("generation") == "generation"
 
 
 def test_allow_list_and_block_list(monkeypatch, fake_plugin_site):
     monkeypatch.setenv("NLPAPP_LOAD_PLUGINS", "qa,default-models")
     plugins = load_plugins()
-    assert plugins.registries.tasks.names() == ["qa"]
+    assert plugins.registries.tasks.names() == ["question-answering"]
     assert plugins.plugins["generation"].status == "disabled"
     monkeypatch.delenv("NLPAPP_LOAD_PLUGINS")
     monkeypatch.setenv("NLPAPP_DISABLE_PLUGINS", "qa")
@@ -127,7 +148,7 @@ def test_wrong_hook_argument_name_is_a_load_failure(tmp_path, monkeypatch, fake_
 def test_a_plugin_using_every_registration_hook(tmp_path, monkeypatch, cli):
     _site(tmp_path, monkeypatch, "everything", """
         import click
-        from nlpapp import AdapterPreset, DatasetSpec, MetricSpec, hookimpl
+        from nlpapp import DatasetSpec, LoraPreset, MetricSpec, hookimpl
 
         @hookimpl
         def register_datasets(register):
@@ -145,8 +166,8 @@ def test_a_plugin_using_every_registration_hook(tmp_path, monkeypatch, cli):
             register(MetricSpec("exact", "exact match", compute=exact))
 
         @hookimpl
-        def register_adapters(register):
-            register(AdapterPreset("llama-qv", ("llama",), ("q_proj", "v_proj")))
+        def register_lora_presets(register):
+            register(LoraPreset("llama-qv", ("llama",), ("q_proj", "v_proj")))
 
         @click.command()
         def hello():
@@ -158,12 +179,30 @@ def test_a_plugin_using_every_registration_hook(tmp_path, monkeypatch, cli):
     """)
     plugins = load_plugins()
     assert plugins.plugins["everything"].registered == {
-        "dataset": ["demo-set"], "metric": ["exact"], "adapter preset": ["llama-qv"]}
+        "dataset": ["demo-set"], "metric": ["exact"], "LoRA preset": ["llama-qv"]}
     assert plugins.registries.metrics.get("exact").compute(["a", "b"], [["a"], ["c"]]).scores == {"exact": 50.0}
     assert list(plugins.registries.datasets.get("demo-set").open()) == [{"text": "hi"}]
-    assert plugins.registries.adapters.get("llama-qv").target_modules == ("q_proj", "v_proj")
+    assert plugins.registries.lora_presets.get("llama-qv").target_modules == ("q_proj", "v_proj")
     code, out, _ = cli("hello")
     assert (code, out) == (0, "hello from a plugin\n")
+
+
+def test_the_deprecated_register_adapters_hook_still_registers_a_preset(tmp_path, monkeypatch, cli):
+    _site(tmp_path, monkeypatch, "oldpresets", """
+        from nlpapp import AdapterPreset, hookimpl
+
+        @hookimpl
+        def register_adapters(register):  # the hook's name before register_lora_presets
+            register(AdapterPreset("old-qv", ("llama",), ("q_proj", "v_proj")))
+    """)
+    with pytest.warns(DeprecationWarning, match="rename it register_lora_presets"):
+        plugins = load_plugins()
+    assert plugins.plugins["oldpresets"].status == "loaded"
+    assert plugins.plugins["oldpresets"].registered == {"LoRA preset": ["old-qv"]}
+    assert plugins.registries.lora_presets.get("old-qv").target_modules == ("q_proj", "v_proj")
+    with pytest.warns(DeprecationWarning):
+        code, out, _ = cli("plugins", "doctor")
+    assert "oldpresets: implements register_adapters, the deprecated name of register_lora_presets" in out
 
 
 def test_a_plugin_whose_command_hook_raises_leaves_the_cli_working(tmp_path, monkeypatch, cli):

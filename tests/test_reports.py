@@ -61,7 +61,7 @@ def test_runs_report_rewrites_and_prints(cli, tmp_path):
     (folder / "report.md").unlink()
     code, out, err = cli("runs", "report", run_id, "--markdown")
     assert code == 0, err
-    assert out.startswith(f"# eval sentiment — run {run_id}") and (folder / "report.md").is_file()
+    assert out.startswith(f"# eval text-classification — run {run_id}") and (folder / "report.md").is_file()
     code, _, err = cli("runs", "report", "no-such-run")
     assert code == 1 and "unknown run 'no-such-run'" in err
 

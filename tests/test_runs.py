@@ -17,7 +17,8 @@ def test_eval_records_config_versions_scores_and_predictions(cli, tmp_path, nlpa
     assert code == 0, err
     [record] = _runs(cli)
     assert record["id"] == json.loads(out)["run"]
-    assert (record["kind"], record["task"], record["status"]) == ("eval", "sentiment", "succeeded")
+    # recorded under the task's registered name, whichever name the command used
+    assert (record["kind"], record["task"], record["status"]) == ("eval", "text-classification", "succeeded")
     assert record["metrics"]["accuracy"]["value"] == 100.0
     assert record["metrics"]["accuracy"]["signature"].startswith("classification:labels=negative+positive")
     assert set(record["versions"]) == {"nlpapp", "torch", "transformers", "peft"}
@@ -101,5 +102,5 @@ def test_list_shows_what_an_eval_used_under_a_header(cli, tmp_path):
     assert code == 0, err
     header, row = out.splitlines()
     assert header.split()[:8] == ["ID", "KIND", "TASK", "STATUS", "SECONDS", "MODEL", "ADAPTER", "DATA"]
-    assert row.split()[1:4] == ["eval", "sentiment", "succeeded"]
+    assert row.split()[1:4] == ["eval", "text-classification", "succeeded"]
     assert row.split()[5:8] == ["fake-classifier", "-", "labelled.csv"]

@@ -98,6 +98,15 @@ def test_list_filters_by_kind_task_status_and_keeps_the_newest_n(cli, three_runs
     assert code == 0 and out.strip() == "no run matches (3 recorded)"
 
 
+def test_list_by_task_takes_its_old_or_new_name_and_finds_records_of_both(cli, three_runs):
+    """OLD and NEW were recorded as "sentiment", before the task was renamed; LATER after."""
+    later = "20250103-090000-000000-cdef"
+    record(later, task="text-classification")
+    assert listed(cli, "--task", "text-classification") == [OLD, NEW, later]
+    assert listed(cli, "--task", "sentiment") == [OLD, NEW, later]
+    assert listed(cli, "--task", "text-generation") == [MIDDLE]
+
+
 def test_rm_asks_first_and_removes_the_named_runs(cli, three_runs):
     code, _, _ = cli("runs", "rm", "aaaa", stdin="n\n")
     assert code != 0 and listed(cli) == [OLD, MIDDLE, NEW]

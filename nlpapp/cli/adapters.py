@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from .render import echo_json, table
+from .state import state
 
 
 @click.group()
@@ -16,47 +18,37 @@ def adapters() -> None:
 @adapters.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_adapters(as_json: bool) -> None:
-    """List remembered adapters: name, task, base model, steps, final loss."""
-    from ..training import adapters as store
-
-    rows = []
-    for name, folder in store.known().items():
-        manifest = store.read_manifest(folder)
-        rows.append({"name": name, "path": str(folder), "kind": manifest["kind"], "task": manifest["task"],
-                     "base_model": manifest["base_model"]["spec"], "metrics": manifest["metrics"]})
+    """List remembered adapters: name, task, head, base model, steps, final loss."""
+    infos = state().runtime().adapters()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
+        return echo_json([info.as_dict() for info in infos])
+    if not infos:
         click.echo("no adapters yet; nlpapp train TASK --output DIR makes one")
-    for row in rows:
-        loss = row["metrics"].get("final_loss")
-        click.echo(f"{row['name']}  {row['kind']}  task {row['task']}  base {row['base_model']}  "
-                   f"steps {row['metrics'].get('steps')}  loss {loss:.4g}  {row['path']}")
+        return
+    rows = [[i.name, i.kind, i.task, i.head, i.base_model, str(i.scores.get("steps")),
+             f"{i.scores.get('final_loss', float('nan')):.4g}", str(i.path)] for i in infos]
+    click.echo(table(rows, ["NAME", "KIND", "TASK", "HEAD", "BASE MODEL", "STEPS", "LOSS", "PATH"]))
 
 
 @adapters.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
 def show(name: str, as_json: bool) -> None:
-    """Describe an adapter (NAME or folder): task, head, base model, labels, training and metrics."""
-    from ..training import adapters as store
-
-    folder = store.resolve(name)
-    manifest = store.read_manifest(folder)
+    """Describe an adapter (NAME or folder): task, head, base model, labels, training and scores."""
+    info = state().runtime().adapter(name)
     if as_json:
-        click.echo(json.dumps(manifest, indent=2))
-        return
+        return echo_json(info.manifest)
+    manifest = info.manifest
     base = manifest["base_model"]
-    click.echo(folder)
-    click.echo(f"  task {manifest['task']}, {manifest['kind']} adapter on a {store.head_of(manifest)} head")
+    click.echo(info.path)
+    click.echo(f"  task {info.task}, {info.kind} adapter on a {info.head} head")
     click.echo(f"  base model {base['spec']} ({base['model_type']}, fingerprint {base['fingerprint']})")
-    if manifest.get("labels"):
-        click.echo(f"  labels {', '.join(manifest['labels'])}")
+    if info.labels:
+        click.echo(f"  labels {', '.join(info.labels)}")
     config = manifest["config"]
     click.echo(f"  trained {config['epochs']} epochs at lr {config['lr']} on {', '.join(manifest['data']['files'])}")
-    click.echo("  metrics " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                        for k, v in manifest["metrics"].items()))
+    click.echo("  scores " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                       for k, v in info.scores.items()))
 
 
 @adapters.command()
@@ -66,16 +58,11 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def merge(name: str, output: Path, overwrite: bool, as_json: bool) -> None:
     """Merge adapter NAME into its base and write a standalone model."""
-    from .. import api
-    from ..training.merge import merge as merge_adapter
-    from .main import STATE
-
-    report = merge_adapter(api.Runtime(STATE.plugins).models, name, output, overwrite)
+    result = state().runtime().merge(name, output, overwrite=overwrite)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    click.echo(f"wrote merged model to {output}; merged vs unmerged outputs on {report['probe_texts']} probe "
-               f"texts differ by at most {report['max_abs_diff']:.2e}")
+        return echo_json(result.as_dict())
+    click.echo(f"wrote merged model to {output}; merged vs unmerged outputs on {result.probe_texts} probe "
+               f"texts differ by at most {result.max_abs_diff:.2e}")
 
 
 @adapters.command()
@@ -83,10 +70,9 @@ def merge(name: str, output: Path, overwrite: bool, as_json: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def rm(name: str, yes: bool) -> None:
     """Delete adapter NAME (its folder) and forget it."""
-    from ..training import adapters as store
-
-    folder = store.resolve(name)
+    runtime = state().runtime()
+    folder = runtime.adapter(name).path
     if not yes:
         click.confirm(f"delete {folder}?", abort=True)
-    store.remove(name)
+    runtime.remove_adapter(name)
     click.echo(f"deleted {folder}")

@@ -16,35 +16,37 @@ def resolve(name: str) -> tuple[Any, TaskFile | None]:
     """A registered task kind, or the kind named by task file ``name`` and the file."""
     from .. import declarative
     from ..errors import UnknownNameError
-    from .main import STATE
+    from .state import state
 
-    registry = STATE.plugins.registries.tasks
+    registry = state().plugins.registries.tasks
     if name in registry:
         return registry.get(name), None
     task_file = declarative.find(name, plugin_folders())
     if task_file is None:
-        raise UnknownNameError("task", name, registry.names() + declarative.available(plugin_folders()))
-    return registry.get(task_file.kind), task_file
+        raise UnknownNameError("task", name, registry.known() + declarative.available(plugin_folders()))
+    task = registry.get(task_file.kind)
+    task.parse_options(task_file.options, where=f"task file {task_file.path}: ")  # checked once, up front
+    return task, task_file
 
 
 def plugin_folders() -> list[str]:
-    from .main import STATE
+    from .state import state
 
-    return [folder.path for folder in STATE.plugins.registries.task_folders]
+    return [folder.path for folder in state().plugins.registries.task_folders]
 
 
 def data(task_file: TaskFile, split: str) -> str:
     """The task file's data for ``split``: a registered dataset name or a file path."""
-    from .main import STATE
+    from .state import state
 
-    return task_file.data_path(split, STATE.plugins.registries.datasets.names())
+    return task_file.data_path(split, state().plugins.registries.datasets.names())
 
 
 def names(trainable_only: bool = False) -> list[str]:
     from .. import declarative
-    from .main import STATE
+    from .state import state
 
-    registry = STATE.plugins.registries.tasks
+    registry = state().plugins.registries.tasks
     kinds = [t.name for t in registry if t.target_fields or not trainable_only]
     return sorted(set(kinds) | set(declarative.available(plugin_folders())))
 
@@ -60,8 +62,15 @@ def from_file(kw: dict[str, Any], task_file: TaskFile | None, defaults: dict[str
             kw[name] = value() if callable(value) else value
 
 
-def option_defaults(task_file: TaskFile | None) -> dict[str, Any]:
-    return {f"opt_{k}": v for k, v in (task_file.options if task_file else {}).items()}
+def file_options(task_file: TaskFile | None, training: bool = False) -> dict[str, Any]:
+    """The task file's ``options:`` (checked when the file was resolved); for training,
+    those that shape the examples (decoding settings are left out)."""
+    if task_file is None:
+        return {}
+    from .state import state
+
+    fields = {f.name for f in state().plugins.registries.tasks.get(task_file.kind).Options.fields(training)}
+    return {k: v for k, v in task_file.options.items() if k.replace("-", "_") in fields}
 
 
 def columns(task_file: TaskFile | None, cli_columns: dict[str, str]) -> dict[str, str]:

@@ -1,108 +1,58 @@
-"""``nlpapp eval TASK``: score a task on labelled data, with bootstrap intervals."""
+"""``nlpapp eval TASK``: score a task on labelled data, with bootstrap intervals. Options
+come from ``EvalConfig``'s fields; the command builds the config and calls
+``Runtime.evaluate`` (or ``Runtime.compare``)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import click
 
+from ..configs import CompareConfig, EvalConfig
 from ..declarative import TaskFile
-from ..errors import NlpappError
 from ..task import TaskKind
-from ..types import LoadOptions
-from .. import runs
 from . import declared
-from .run import DTYPES, check_writable, pop_task_options, record_config, task_option_params
+from .common import DTYPES, columns_from, pop_task_options, task_option_params
+from .params import config_options, config_values
+from .render import echo_json
+from .state import state
 
 
 def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]:
     O = click.Option
-    metrics = (task_file.metrics if task_file else None) or task.metrics
     return [
-        O(["--data"], required=task_file is None, metavar="FILE|DATASET",
-          help="Labelled examples: a .jsonl/.csv/.tsv file or a registered dataset (nlpapp datasets); .txt for perplexity."),
-        O(["-m", "--model"], metavar="SPEC", help=f"Model [default: {(task_file.model if task_file else None) or task.default_model}, or the adapter's base]."),
-        O(["-a", "--adapter"], metavar="NAME|DIR", help="Evaluate with this adapter."),
-        O(["--metric", "metric_names"], multiple=True,
-          help=f"Registered metric (repeatable) [default: {', '.join(metrics) or '-'}]; 'perplexity' on raw text."),
+        *config_options(EvalConfig),
         O(["--compare"], metavar="A,B", help="Two systems on the same examples: 'base', an adapter, or a model."),
-        O(["--bootstrap", "rounds"], type=int, default=1000, show_default=True, help="Resamples for intervals; 0: none."),
-        O(["--bootstrap-seed"], type=int, default=0, show_default=True, help="Seed of the resampling."),
-        O(["--text-column"], metavar="NAME"),
+        O(["--text-column"], metavar="NAME", help=f"Column holding the {task.input_fields[0]!r} input."),
         O(["--target-column", "--label-column", "target_column"], metavar="NAME",
           help=f"Column of the reference ({', '.join(task.target_fields) or '-'})."),
-        O(["--columns"], metavar="FIELD=COL,..."),
-        O(["--limit"], type=click.IntRange(min=1), metavar="N", help="Evaluate the first N examples only."),
-        O(["-o", "--output", "output_path"], metavar="FILE",
-          help="Write the predictions as JSONL (with each example's other columns, e.g. its id); "
-               "FILE is replaced only when the evaluation succeeds."),
-        O(["--batch-size"], type=int, default=8, show_default=True),
-        O(["--device"], default="auto", show_default=True),
+        O(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
+        O(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         O(["--dtype"], default="auto", show_default=True, type=click.Choice(DTYPES)),
-        O(["--json", "as_json"], is_flag=True, help="Print the full report (with predictions) as JSON."),
+        O(["--json", "as_json"], is_flag=True, help="Print the full result (with predictions) as JSON."),
     ] + task_option_params(task)
 
 
 def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
-    from .. import api
-    from ..evaluation.evaluate import compare, evaluate
-    from ..runtime.records import parse_columns
-    from .main import STATE
-
     if task_file is not None:
         declared.from_file(kw, task_file, {"data": lambda: declared.data(task_file, "eval"), "model": task_file.model,
-                                           "metric_names": tuple(task_file.metrics) or None,
-                                           **declared.option_defaults(task_file)})
-    options = pop_task_options(task, kw)
-    columns = declared.columns(task_file, parse_columns(kw["columns"]))
-    if kw["text_column"]:
-        columns[task.input_fields[0]] = kw["text_column"]
-    if kw["target_column"] and task.target_fields:
-        columns[task.target_fields[0]] = kw["target_column"]
-    output_path = Path(kw["output_path"]) if kw["output_path"] else None
-    if output_path is not None:
-        if kw["compare"] or list(kw["metric_names"]) == ["perplexity"]:
-            raise NlpappError("--output writes one system's predictions; it does not go with "
-                              + ("--compare" if kw["compare"] else "--metric perplexity (no predictions)"))
-        check_writable(output_path)
-    runtime = api.Runtime(STATE.plugins, LoadOptions(device=kw["device"], dtype=kw["dtype"]))
-    common = dict(metrics=list(kw["metric_names"]) or None, columns=columns, options=options,
-                  batch_size=kw["batch_size"], rounds=kw["rounds"], seed=kw["bootstrap_seed"], limit=kw["limit"])
-    config = record_config(kw, options, columns, task_file)
-    with runs.recording("eval", task.name, config, [kw["data"]]) as record:
-        if kw["compare"]:
-            report = compare(runtime, task.name, kw["data"], kw["compare"].split(","), model=kw["model"], **common)
-            record.metrics = {f"{s['system']}:{name}": v for s in report["systems"] for name, v in s["scores"].items()}
-            record.extra = {"examples": report["examples"], "paired_p_values": report["paired_p_values"],
-                            "device": runtime.load_options.device}
-        else:
-            report = evaluate(runtime, task.name, kw["data"], model=kw["model"], adapter=kw["adapter"], **common)
-            record.metrics = report["scores"]
-            record.extra = {**runs.model_identity(runtime.models, report["model"], kw["adapter"]),
-                            "examples": report["examples"], "device": runtime.load_options.device}
-            record.save_predictions(report.get("predictions", []))
-            if output_path is not None:
-                _write_predictions(output_path, report["predictions"])
-    if output_path is not None:
-        click.echo(f"nlpapp: wrote {report['examples']} predictions to {output_path}", err=True)
-    report["run"] = record.id
-    report["report"] = str(record.report) if record.report else None
+                                           "metrics": tuple(task_file.metrics) or None})
+    options = pop_task_options(task, kw, file_options=declared.file_options(task_file))
+    settings = {**config_values(EvalConfig, kw), "task": task.name, "options": options,
+                "columns": columns_from(task, task_file, kw), "task_file": str(task_file.path) if task_file else None}
+    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"])
+    if kw["compare"]:
+        result = runtime.compare(CompareConfig(**settings, systems=kw["compare"].split(",")))
+    else:
+        result = runtime.evaluate(EvalConfig(**settings))
+        if result.predictions and settings.get("output"):
+            click.echo(f"nlpapp: wrote {result.examples} predictions to {settings['output']}", err=True)
+    report = result.as_dict()
     if kw["as_json"]:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        return
+        return echo_json(report)
     click.echo(render(report))
-    if record.report:
-        click.echo(f"report: {record.report}")
-
-
-def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
-    from ..runtime.atomic import atomic_file
-
-    with atomic_file(path) as handle:  # whole or not at all
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    if result.report:
+        click.echo(f"report: {result.report}")
 
 
 def _rows(scores: dict[str, dict[str, Any]]) -> list[str]:

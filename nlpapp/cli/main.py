@@ -5,14 +5,15 @@ transformers load inside the commands that run a model."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import __version__, log
 from ..errors import NlpappError
-from ..plugins import PluginSet, load_plugins
+from .render import echo_json, table as _table
+from .state import CliState, state
 from .adapters import adapters
 from .eval import eval_command
 from .plugins import plugins
@@ -20,22 +21,6 @@ from .run import run
 from .runs import runs
 from .scaffold import new_plugin
 from .train import train
-
-
-class State:
-    """Per-invocation state: the plugins are loaded once, on first use."""
-
-    def __init__(self) -> None:
-        self._plugins: PluginSet | None = None
-
-    @property
-    def plugins(self) -> PluginSet:
-        if self._plugins is None:
-            self._plugins = load_plugins()
-        return self._plugins
-
-
-STATE = State()
 
 
 class RootGroup(click.Group):
@@ -84,34 +69,52 @@ def cli() -> None:
     """Run NLP tasks on pretrained Transformers; every task comes from a plugin."""
 
 
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def tasks(as_json: bool) -> None:
-    """List the task kinds the installed plugins provide."""
-    registry = STATE.plugins.registries.tasks
-    rows = [dict(task.describe(), plugin=registry.plugin_of(task.name)) for task in registry]
+    """List the task kinds, with their aliases, and the task files.
+
+    Task kinds come from the installed plugins; task files (NAME.yaml) are found in
+    $NLPAPP_TASKS, ./tasks and the folders plugins register, the first of a name winning."""
+    registry = state().plugins.registries.tasks
+    files = _task_files(state().plugins.registries)
+    rows = [dict(task.describe(), plugin=registry.plugin_of(task.name),
+                 task_files=[f for f in files if f["kind"] == task.name]) for task in registry]
     if as_json:
         return echo_json(rows)
     click.echo(_table([[r["name"], ", ".join(r["aliases"]) or "-", r["default_model"], r["plugin"], r["description"]]
                        for r in rows], ["TASK", "ALIASES", "DEFAULT MODEL", "PLUGIN", "DESCRIPTION"]))
+    if files:
+        click.echo("\n" + _table([[f["name"], f["kind"], f["default_model"], f["plugin"] or str(Path(f["path"]).parent),
+                                   f["description"]] for f in files],
+                                 ["TASK FILE", "KIND", "DEFAULT MODEL", "FROM", "DESCRIPTION"]))
+
+
+def _task_files(registries: Any) -> list[dict[str, Any]]:
+    """Each task file ``nlpapp run NAME`` would use, whose task kind is installed."""
+    from .. import declarative
+
+    plugin_of = {folder.path: registries.task_folders.plugin_of(folder.name) for folder in registries.task_folders}
+    rows = []
+    for name, path in declarative.files(list(plugin_of)):
+        try:
+            task_file = declarative.load(path)
+        except NlpappError as exc:  # one broken file in ./tasks does not hide the others
+            log.warn(str(exc))
+            continue
+        if task_file.kind in registries.tasks:
+            kind = registries.tasks.get(task_file.kind)
+            rows.append({"name": name, "kind": kind.name, "description": task_file.description or kind.description,
+                         "default_model": task_file.model or kind.default_model, "path": str(path),
+                         "plugin": plugin_of.get(str(path.parent))})
+    return rows
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models(as_json: bool) -> None:
     """List registered models (aliases usable with --model), with source and licence."""
-    registries = STATE.plugins.registries
+    registries = state().plugins.registries
     defaults: dict[str, list[str]] = {}
     for task in registries.tasks:
         defaults.setdefault(task.default_model, []).append(task.name)
@@ -135,20 +138,20 @@ def datasets(as_json: bool) -> None:
     """List registered datasets (usable as --data NAME or --input NAME)."""
     from ..datasets import describe
 
-    rows = describe(STATE.plugins.registries)
+    rows = describe(state().plugins.registries)
     if as_json:
         return echo_json(rows)
     click.echo(_table([[r["name"], r["task"], r["plugin"], r["description"]] for r in rows],
                       ["DATASET", "TASK", "PLUGIN", "DESCRIPTION"]))
 
 
-def _register_plugin_commands() -> None:
+def _register_plugin_commands(current: CliState) -> None:
     """Let each plugin add its commands (after removing any an earlier call added, so
     in-process callers start clean); one that fails is named and skipped."""
     for name in set(cli.commands) - BUILTIN_COMMANDS:
         del cli.commands[name]
     cli.lazy.clear()
-    for impl in STATE.plugins.hook.register_commands.get_hookimpls():
+    for impl in current.plugins.hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=cli)
         except Exception as exc:
@@ -181,9 +184,10 @@ def _show_click_error(exc: click.ClickException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; user errors print one line, not a traceback."""
-    _register_plugin_commands()
+    current = CliState()  # a fresh invocation: plugins loaded anew, on first use
+    _register_plugin_commands(current)
     try:
-        code = cli.main(args=argv, prog_name="nlpapp", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="nlpapp", standalone_mode=False, obj=current)
     except NlpappError as exc:
         click.echo(f"nlpapp: error: {exc}", err=True)
         return exc.exit_code

@@ -30,11 +30,11 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 
 
 def _infos(show_all: bool) -> list[dict[str, Any]]:
-    from .main import STATE
+    from .state import state
 
     from ..plugins import CORE_PLUGIN
 
-    return [info.as_dict() for info in STATE.plugins.plugins.values()
+    return [info.as_dict() for info in state().plugins.plugins.values()
             if show_all or (info.status != "disabled" and info.name != CORE_PLUGIN)]
 
 
@@ -43,7 +43,7 @@ def _infos(show_all: bool) -> list[dict[str, Any]]:
 @click.option("--all", "show_all", is_flag=True, help="Also the core plugin and disabled plugins.")
 def list_plugins(as_json: bool = False, show_all: bool = False) -> None:
     """Plugins: version, status, import time, and what each registered (or why it failed)."""
-    from .main import _table, echo_json
+    from .render import echo_json, table as _table
 
     infos = _infos(show_all)
     if as_json:
@@ -117,13 +117,13 @@ def uninstall(names: tuple[str, ...], yes: bool) -> None:
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
     """Why a plugin failed to load, slow or heavy imports, and hook conflicts. Exit 1 on errors."""
-    from .main import STATE
+    from .state import state
 
-    findings = diagnose(STATE.plugins)
+    findings = diagnose(state().plugins)
     if as_json:
         click.echo(json.dumps(findings, indent=2))
     elif not findings:
-        click.echo(f"{len(STATE.plugins.plugins)} plugins, no problems found")
+        click.echo(f"{len(state().plugins.plugins)} plugins, no problems found")
     for f in [] if as_json else findings:
         click.echo(f"{f['level']:<7} {f['plugin']}: {f['message']}" + (f"\n        fix: {f['fix']}" if f["fix"] else ""))
     if any(f["level"] == "error" for f in findings):
@@ -149,6 +149,9 @@ def diagnose(plugin_set: Any) -> list[dict[str, str]]:
         if info.heavy_imports:
             add("warning", info.name, f"importing it loads {', '.join(info.heavy_imports)}",
                 "move those imports into the functions that run a model")
+        if "register_adapters" in info.hooks:  # still works; the new name says what it registers
+            add("warning", info.name, "implements register_adapters, the deprecated name of register_lora_presets",
+                "rename the function register_lora_presets (same signature)")
     loaders = [impl.plugin_name for impl in reversed(plugin_set.hook.load_model.get_hookimpls())]
     if len(loaders) > 2:
         add("info", "load_model", f"several plugins load models; they are asked in this order: {', '.join(loaders)}")

@@ -27,15 +27,17 @@ own options.
 """
 
 
-def _sections(command: click.Command, path: list[str], parent: click.Context | None) -> list[str]:
+def _sections(command: click.Command, path: list[str], parent: click.Context | None, obj: object = None
+              ) -> list[str]:
     ctx = click.Context(command, info_name=path[-1], parent=parent, terminal_width=WIDTH, max_content_width=WIDTH,
-                        **command.context_settings)
-    sections = [f"## {' '.join(path)}\n\n```\n{command.get_help(ctx)}\n```\n"]
-    if isinstance(command, click.Group):
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            if sub is not None and not sub.hidden:
-                sections += _sections(sub, path + [name], ctx)
+                        obj=obj, **command.context_settings)
+    with ctx.scope(cleanup=False):  # commands find the invocation's state on the current context
+        sections = [f"## {' '.join(path)}\n\n```\n{command.get_help(ctx)}\n```\n"]
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    sections += _sections(sub, path + [name], ctx)
     return sections
 
 
@@ -51,9 +53,9 @@ def render() -> str:
             os.chdir(empty)  # no ./tasks
             from . import main
 
-            main.STATE = main.State()
-            main._register_plugin_commands()
-            return HEADER + "\n" + "\n".join(_sections(main.cli, ["nlpapp"], None))
+            current = main.CliState()
+            main._register_plugin_commands(current)
+            return HEADER + "\n" + "\n".join(_sections(main.cli, ["nlpapp"], None, obj=current))
     finally:
         os.chdir(saved_cwd)
         for key, value in saved_env.items():

@@ -1,23 +1,21 @@
 """``nlpapp run TASK``: one subcommand per registered task kind, built from its declared
-inputs and options, so ``nlpapp run qa --help`` shows exactly what the QA task takes."""
+inputs and options, so ``nlpapp run qa --help`` shows exactly what the QA task takes. The
+command turns its options into a ``RunFileConfig`` and calls ``Runtime.run_file``; this
+module only gathers inputs from arguments and stdin, and prints."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
-from .. import runs
-from ..errors import InputError, NlpappError
+from ..configs import RunFileConfig
+from ..errors import InputError
 from ..task import TaskKind
-from ..types import LoadOptions
-
-
-DTYPES = ["auto", "float32", "bfloat16", "float16"]
+from .common import DTYPES, columns_from, pop_task_options, task_option_params
+from .state import state
 
 
 def _common_options(task: TaskKind) -> list[click.Parameter]:
@@ -49,195 +47,72 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
     return params + task_option_params(task)
 
 
-def task_option_params(task: TaskKind, training: bool = False) -> list[click.Parameter]:
-    """The task's own options (for training, those that shape the examples); their values
-    arrive as ``opt_<name>``."""
-    params: list[click.Parameter] = []
-    for opt in task_options(task, training):
-        flag = f"--{opt.name.replace('_', '-')}"
-        if opt.type is bool:
-            params.append(click.Option([flag, f"opt_{opt.name}"], is_flag=True, help=opt.help))
-            continue
-        params.append(click.Option(
-            [flag, f"opt_{opt.name}"], type=click.Choice(opt.choices) if opt.choices else opt.type,
-            default=opt.default, show_default=opt.default is not None, help=opt.help))
-    return params
-
-
-def task_options(task: TaskKind, training: bool = False) -> list:
-    return [opt for opt in task.options if not (training and opt.inference_only)]
-
-
-def pop_task_options(task: TaskKind, kw: dict[str, Any], training: bool = False) -> dict[str, Any]:
-    return {opt.name: kw.pop(f"opt_{opt.name}") for opt in task_options(task, training)}
-
-
-def _records(registries: Any, task: TaskKind, texts: tuple[str, ...], input_path: str | None,
-             fields: dict[str, str | None], columns: dict[str, str]):
-    from .. import datasets
+def _argument_records(task: TaskKind, texts: tuple[str, ...], constants: dict[str, str],
+                      columns: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]] | None:
+    """Inputs given as arguments, as ``--FIELD`` values alone, or piped to stdin; ``None``
+    when they come from ``--input``."""
     from ..runtime.records import read_records
 
     main_field = task.input_fields[0]
-    constants = {k: v for k, v in fields.items() if v is not None}
-    if input_path is not None:
-        if texts:
-            raise InputError("give inputs either as arguments or with --input, not both")
-        for where, record in datasets.open_records(registries, task, input_path, columns):
-            yield where, {**record, **constants}
-        return
     if texts:
-        for n, text in enumerate(texts, start=1):
-            yield f"argument {n}", {**constants, main_field: text}
-        return
+        return ((f"argument {n}", {**constants, main_field: text}) for n, text in enumerate(texts, start=1))
     if main_field in constants:
-        yield "options", constants
-        return
+        return iter([("options", constants)])
     if not sys.stdin.isatty():
-        seen = False
-        for where, record in read_records("-", main_field, columns):
-            seen = True
-            yield where, {**record, **constants}
-        if seen:
-            return
+        piped = [(where, {**record, **constants}) for where, record in read_records("-", main_field, columns)]
+        if piped:
+            return iter(piped)
     raise InputError(f"no input: give the {main_field} as an argument, with --{main_field.replace('_', '-')}, "
                      f"with --input FILE, or on stdin (see nlpapp run {task.name} --help)")
 
 
 def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
-    from .. import api
-    from ..runtime.records import parse_columns
+    from ..run_file import as_row
     from . import declared
-    from .main import STATE
 
-    declared.from_file(kw, task_file, {"model": task_file and task_file.model,
-                                       **{k: v for k, v in declared.option_defaults(task_file).items() if k in kw}})
-    fields = {name: kw.pop(f"field_{name}") for name in task.input_fields}
-    options = pop_task_options(task, kw)
-    columns = declared.columns(task_file, parse_columns(kw["columns"]))
-    if kw["text_column"]:
-        columns[task.input_fields[0]] = kw["text_column"]
-    load = LoadOptions(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
-                       trust_remote_code=kw["trust_remote_code"])
-    output_path = Path(kw["output_path"]) if kw["output_path"] else None
-    if output_path is not None:
-        check_writable(output_path)
+    declared.from_file(kw, task_file, {"model": task_file and task_file.model})
+    constants = {name: value for name in task.input_fields if (value := kw.pop(f"field_{name}")) is not None}
+    options = pop_task_options(task, kw, file_options=declared.file_options(task_file))
+    columns = columns_from(task, task_file, kw)
+    if kw["input_path"] is not None and kw["texts"]:
+        raise InputError("give inputs either as arguments or with --input, not both")
+    records = None if kw["input_path"] is not None else _argument_records(task, kw["texts"], constants, columns)
+    config = RunFileConfig(task=task.name, input=kw["input_path"] or "-", output=kw["output_path"], model=kw["model"],
+                           adapter=kw["adapter"], options=options, columns=columns, constants=constants,
+                           batch_size=kw["batch_size"], task_file=str(task_file.path) if task_file else None)
+    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
+                              trust_remote_code=kw["trust_remote_code"])
     streamed: list[str] = []
 
     def stream(piece: str) -> None:
         streamed.append(piece)
         click.echo(piece, nl=False)
 
-    records = _records(STATE.plugins.registries, task, kw["texts"], kw["input_path"], fields, columns)
-    total = None
-    if kw["input_path"] not in (None, "-"):  # check the whole file before loading a model
-        from .. import datasets
-
-        total = datasets.validate(records, task.make_input, kw["input_path"])
-        records = _records(STATE.plugins.registries, task, kw["texts"], kw["input_path"], fields, columns)
-    records, results_with_columns = _passing_through(records, {*task.input_fields, *columns.values()})
-    runtime = api.Runtime(STATE.plugins, load)
-    config = record_config(kw, options, columns, task_file)
-    inputs = [kw["input_path"]] if kw["input_path"] and kw["input_path"] != "-" else []
-    with runs.recording("run", task.name, config, inputs) as record, _progress(task, total) as progress:
-        results = results_with_columns(api.run(
-            runtime, task.name, records, model=kw["model"], adapter=kw["adapter"], options=options,
-            batch_size=kw["batch_size"],
-            stream=stream if task.streams and not kw["as_json"] and output_path is None else None,
-            on_batch=progress.update if progress is not None else None))
-        record.extra = runs.model_identity(runtime.models, kw["model"] or task.default_model, kw["adapter"])
-        written = (_write_jsonl(output_path, results) if output_path is not None
-                   else _print(task, results, kw["as_json"], streamed))
-        record.extra["outputs"] = written
-    if output_path is not None:
-        click.echo(f"nlpapp: wrote {written} predictions to {output_path}", err=True)
-
-
-def record_config(kw: dict[str, Any], options: dict[str, Any], columns: dict[str, str],
-                  task_file: Any) -> dict[str, Any]:
-    """The resolved command-line options, as the run record keeps them."""
-    return {**{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}, "options": options,
-            "columns": columns, "task_file": str(task_file.path) if task_file else None}
-
-
-def _passing_through(records: Any, used: set[str]) -> tuple[Any, Any]:
-    """Keep each record's other columns (an ``id``, say) while its input is in flight, and
-    give them back with its output: ``api.run`` yields outputs in input order."""
-    from collections import deque
-
-    from ..runtime.records import other_columns
-
-    waiting: deque[dict[str, Any]] = deque()
-
-    def keep(records: Any) -> Any:
-        for where, record in records:
-            waiting.append(other_columns(record, used))
-            yield where, record
-
-    def give_back(results: Any) -> Any:
-        for item, output in results:
-            yield item, output, waiting.popleft()
-
-    return keep(records), give_back
-
-
-def _print(task: TaskKind, results: Any, as_json: bool, streamed: list[str]) -> int:
-    """Print each output; ``streamed`` fills while the first output is being generated."""
-    count = 0
-    for item, output, columns in results:
-        if as_json:
-            click.echo(json.dumps(_as_record(item, output, columns), ensure_ascii=False, default=str))
+    def show(item: Any, output: Any, others: dict[str, Any]) -> None:
+        if kw["as_json"]:
+            click.echo(json.dumps(as_row(item, output, others), ensure_ascii=False, default=str))
         elif streamed:
             click.echo()  # the text is already on screen; end its line
         else:
             click.echo(task.render(output))
-        count += 1
-    return count
+
+    streaming = task.streams and not kw["as_json"] and config.output is None
+    with _progress(task, kw["input_path"]) as progress:
+        result = runtime.run_file(config, on_batch=progress.update if progress is not None else None,
+                                  on_output=show, records=records, stream=stream if streaming else None)
+    if config.output is not None:
+        click.echo(f"nlpapp: wrote {result.outputs} predictions to {config.output}", err=True)
 
 
-def _progress(task: TaskKind, total: int | None):
+def _progress(task: TaskKind, input_path: str | None):
     """A progress bar on stderr for file inputs (tqdm hides it when stderr is not a terminal)."""
     import contextlib
 
-    if total is None:
+    if input_path in (None, "-"):
         return contextlib.nullcontext()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="item", file=sys.stderr, disable=None, desc=task.name)
-
-
-def _as_record(item: Any, output: Any, columns: dict[str, Any]) -> dict[str, Any]:
-    """The input's other columns, then its task fields, then the output's."""
-    from ..runtime.records import with_columns
-
-    return with_columns(columns, {**dataclasses.asdict(item), **dataclasses.asdict(output)})
-
-
-def check_writable(path: Path) -> None:
-    """Fail before any model work if the output cannot be written."""
-    import os
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NlpappError(f"cannot write {path}: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise NlpappError(f"cannot write {path}: it is a folder")
-    if not os.access(path.parent, os.W_OK):
-        raise NlpappError(f"cannot write {path}: no permission to write in {path.parent}")
-
-
-def _write_jsonl(path: Path, results) -> int:
-    """Stream predictions into a scratch file beside ``path``; rename it over ``path`` only
-    when every input succeeded, so a failure never leaves a half-written output."""
-    from ..runtime.atomic import atomic_file
-
-    count = 0
-    with atomic_file(path) as handle:
-        for item, output, columns in results:
-            handle.write(json.dumps(_as_record(item, output, columns), ensure_ascii=False, default=str) + "\n")
-            handle.flush()
-            count += 1
-    return count
+    return tqdm(unit="item", file=sys.stderr, disable=None, desc=task.name)
 
 
 class RunGroup(click.Group):

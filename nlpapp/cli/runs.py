@@ -54,11 +54,17 @@ def list_runs(kind: str | None, task: str | None, status: str | None, limit: int
     Columns: id, kind, task, status, seconds, model, adapter, data (a path by its last
     component) and the first scores; --json prints the whole records."""
     from .. import runs as records
-    from .main import _table
+    from .render import table as _table
 
     everything = records.all_runs()
+    if task is not None:  # a task's old name and its new one mean the same runs
+        from .state import state
+
+        same_task = state().plugins.registries.tasks.canonical
+        task = same_task(task)
     rows = [r for r in everything if (kind is None or r.get("kind") == kind)
-            and (task is None or r.get("task") == task) and (status is None or r.get("status") == status)]
+            and (task is None or same_task(r.get("task") or "") == task)
+            and (status is None or r.get("status") == status)]
     if limit is not None:
         rows = rows[-limit:]
     if as_json:

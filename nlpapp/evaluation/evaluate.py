@@ -164,7 +164,7 @@ def _check_metrics(runtime: Any, names: list[str]) -> None:
 
 
 def _system(system: str, model: str | None) -> tuple[str | None, str | None]:
-    from ..training import adapters
+    from ..runtime import adapters
 
     if system == "base":
         return model, None

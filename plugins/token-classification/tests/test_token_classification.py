@@ -7,7 +7,8 @@ import json
 import pytest
 
 from nlpapp import IGNORE
-from nlpapp_token_classification import entities, seqeval_scores
+from nlpapp import entities
+from nlpapp_token_classification import seqeval_scores
 
 
 def test_each_word_tags_its_first_piece_and_the_other_pieces_are_ignored(runtime, tiny_model):
@@ -17,7 +18,7 @@ def test_each_word_tags_its_first_piece_and_the_other_pieces_are_ignored(runtime
     assert task.name == "token-classification"
     model = runtime.models.load(str(tiny_model("encoder")))
     item, targets = task.make_example({"text": "Zqx founded Acme", "tags": "B-PER O B-ORG"})
-    ctx = TrainingContext(model, "token-classification", 64, {}, {"B-PER": 0, "O": 1, "B-ORG": 2})
+    ctx = TrainingContext(model, "token-classification", 64, task.parse_options({}), {"B-PER": 0, "O": 1, "B-ORG": 2})
     [feature] = task.training_features(item, targets, ctx)
     pieces = model.tokenizer.convert_ids_to_tokens(feature["input_ids"])
     # "zqx" is not in the tiny vocabulary: it splits into pieces, and only the first is labelled

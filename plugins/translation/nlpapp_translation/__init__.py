@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import DatasetSpec, TaskFolder, GenerationParams, InputError, MetricSpec, Head, TaskKind, TaskOption, hookimpl
-from nlpapp.datasets import packaged_jsonl
-from nlpapp.task import generation_options, generation_params
-from nlpapp.runtime.hf import tokenizer_settings
-from nlpapp.training import features
+from nlpapp import (DatasetSpec, GenerationParams, Head, InputError, TaskFolder, TextToTextTask, generation_options,
+                    hookimpl, option, packaged_jsonl)
 
 # ISO 639-1 -> (English name, mBART-50 code, NLLB/FLORES-200 code)
 LANGUAGES = {
@@ -41,53 +38,49 @@ class TranslationOutput:
     translation: str
 
 
-def language(code: str, option: str) -> tuple[str, str, str]:
-    if code not in LANGUAGES:
-        raise InputError(f"--{option} {code!r} is not a known language code; use one of: "
-                         f"{', '.join(sorted(LANGUAGES))}")
-    return LANGUAGES[code]
+def _known_language(code: str) -> str | None:
+    return None if code in LANGUAGES else f"must be one of the language codes {', '.join(sorted(LANGUAGES))}"
 
 
-class Translation(TaskKind):
+@dataclass(frozen=True)
+class TranslationOptions(generation_options(max_new_tokens=256)):
+    source_lang: str = option("en", "Source language (ISO 639-1 code).", check=_known_language)
+    target_lang: str | None = option(None, "Target language (ISO 639-1 code); required.", check=_known_language)
+
+
+class Translation(TextToTextTask):
     name = "translation"
     description = "Translate text from one language to another."
-    heads = (Head.SEQ2SEQ_LM, Head.CAUSAL_LM)
     default_model = "qwen-coder"
     Input = TranslationInput
     Output = TranslationOutput
-    options = (
-        TaskOption("source_lang", str, "en", "Source language (ISO 639-1 code)."),
-        TaskOption("target_lang", str, None, "Target language (ISO 639-1 code); required."),
-    ) + generation_options(256)
+    Options = TranslationOptions
+    target_fields = ("translation",)
+    metrics = ("bleu", "chrf", "ter")
     notes = ("The default qwen-coder is best-effort: gist-level French and Chinese, poor German; "
              "pass --model with a translation model (Marian, NLLB, mBART, T5) for quality.")
 
-    def predict(self, model, inputs, options, stream=None):
-        prompts, params = self._prompts(model, [item.text for item in inputs], options)
-        return [TranslationOutput(out.strip()) for out in model.generate(prompts, params)]
-
-    def _prompts(self, model, texts: list[str], options) -> tuple[list[str], GenerationParams]:
-        if not options.get("target_lang"):
-            raise InputError("translation needs --target-lang (for example --target-lang fr)")
-        source_code, target_code = options.get("source_lang") or "en", options["target_lang"]
-        source, target = language(source_code, "source-lang"), language(target_code, "target-lang")
-        params = generation_params(options)
+    def prompt(self, item, options, model):
+        source, target = _languages(options)
         if model.head == Head.CAUSAL_LM:
-            return [PROMPT.format(source=source[0], target=target[0], text=t) for t in texts], params
-        return seq2seq_inputs(model, texts, source_code, target_code, params)
+            return PROMPT.format(source=LANGUAGES[source][0], target=LANGUAGES[target][0], text=item.text)
+        [text], _ = seq2seq_inputs(model, [item.text], source, target, GenerationParams())
+        return text
 
-    target_fields = ("translation",)
-    metrics = ("bleu", "chrf", "ter")
-
-    def training_features(self, item, targets, ctx):
-        [prompt], params = self._prompts(ctx.model, [item.text], ctx.options)
-        if ctx.head == Head.SEQ2SEQ_LM:
-            with tokenizer_settings(ctx.model.tokenizer, params.tokenizer_settings):
-                return [features.seq2seq(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
-        return [features.causal_lm(ctx.model.tokenizer, prompt, targets["translation"], ctx.max_length)]
+    def generation_params(self, model, options):
+        params = options.generation_params()
+        if model.head == Head.SEQ2SEQ_LM:  # language tokens, where the model family has them
+            seq2seq_inputs(model, [], *_languages(options), params)
+        return params
 
     def render(self, output: TranslationOutput) -> str:
         return output.translation
+
+
+def _languages(options) -> tuple[str, str]:
+    if not options.target_lang:
+        raise InputError("translation needs --target-lang (for example --target-lang fr)")
+    return options.source_lang, options.target_lang
 
 
 def seq2seq_inputs(model, texts: list[str], source_code: str, target_code: str,
@@ -114,15 +107,6 @@ def seq2seq_inputs(model, texts: list[str], source_code: str, target_code: str,
 @hookimpl
 def register_task_kinds(register):
     register(Translation())
-
-
-@hookimpl
-def register_metrics(register):
-    from nlpapp.evaluation import metrics
-
-    register(MetricSpec("bleu", "corpus BLEU from sacrebleu (13a tokenizer)", metrics.bleu))
-    register(MetricSpec("chrf", "chrF from sacrebleu", metrics.chrf))
-    register(MetricSpec("ter", "translation edit rate from sacrebleu", metrics.ter, higher_is_better=False))
 
 
 @hookimpl

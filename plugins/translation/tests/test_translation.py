@@ -23,7 +23,9 @@ def test_target_language_is_required(runtime):
 
 
 def test_unknown_language_code(runtime):
-    with pytest.raises(InputError, match="'xx' is not a known language code"):
+    from nlpapp import OptionError
+
+    with pytest.raises(OptionError, match="option 'target_lang' must be one of the language codes ar, .*, got 'xx'"):
         translate(runtime, "fake-causal", "hi", target_lang="xx")
 
 
@@ -45,7 +47,7 @@ def test_training_a_seq2seq_model_uses_the_t5_prefix(runtime, tiny_model, tmp_pa
     from nlpapp_translation import Translation
 
     model = runtime.models.load(str(tiny_model("seq2seq-lm")))
-    ctx = TrainingContext(model, Head.SEQ2SEQ_LM, 64, {"source_lang": "en", "target_lang": "fr"})
+    ctx = TrainingContext(model, Head.SEQ2SEQ_LM, 64, Translation.Options(source_lang="en", target_lang="fr"))
     [feature] = Translation().training_features(Translation.Input("the weather"), {"translation": "le temps"}, ctx)
     assert model.tokenizer.decode(feature["input_ids"], skip_special_tokens=True).startswith("translate english to")
     data = tmp_path / "d.jsonl"

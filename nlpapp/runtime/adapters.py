@@ -91,7 +91,7 @@ def _read_index() -> dict[str, str]:
 
 
 def _write_index(index: dict[str, str]) -> None:
-    from ..runtime.atomic import atomic_file
+    from .atomic import atomic_file
 
     with atomic_file(_index_path()) as handle:
         handle.write(json.dumps(index, indent=2, sort_keys=True) + "\n")

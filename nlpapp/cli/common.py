@@ -1,0 +1,54 @@
+"""What the task commands (run, train, eval) share: dtype choices, the task's own options
+as flags, and column mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..declarative import TaskFile
+from ..errors import NlpappError
+from ..task import TaskKind
+
+DTYPES = ["auto", "float32", "bfloat16", "float16"]
+
+
+def task_option_params(task: TaskKind, training: bool = False) -> list[click.Parameter]:
+    """The task's own options (for training, those that shape the examples), from its
+    ``Options`` dataclass; their values arrive as ``opt_<name>``."""
+    from .params import options_from
+
+    return options_from(task.Options, task.Options.fields(training))
+
+
+def pop_task_options(task: TaskKind, kw: dict[str, Any], training: bool = False,
+                     file_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options the user gave on the command line, over a task file's; checked against
+    the task's ``Options`` (an unknown or ill-typed one is one line naming it)."""
+    from ..options import OptionError
+    from .params import given
+
+    typed = given(kw, task.Options.fields(training))
+    try:
+        task.parse_options(typed)
+    except OptionError as exc:  # said in the user's terms: the flag they typed
+        raise NlpappError(f"--{exc.option.replace('_', '-')} {exc.problem}") from None
+    chosen = {**(file_options or {}), **typed}
+    task.parse_options(chosen)
+    return chosen
+
+
+def columns_from(task: TaskKind, task_file: TaskFile | None, kw: dict[str, Any]) -> dict[str, str]:
+    """Task field -> column: the task file's, then ``--columns``, ``--text-column`` and
+    ``--target-column`` (popped from ``kw``)."""
+    from ..runtime.records import parse_columns
+    from . import declared
+
+    columns = declared.columns(task_file, parse_columns(kw.pop("columns", None)))
+    text_column, target_column = kw.pop("text_column", None), kw.pop("target_column", None)
+    if text_column:
+        columns[task.input_fields[0]] = text_column
+    if target_column and task.target_fields:
+        columns[task.target_fields[0]] = target_column
+    return columns

@@ -1,0 +1,227 @@
+"""The typed configs the library verbs take and the typed results they return
+(``nlpapp.Runtime``). Each config field carries its help text; the CLI builds its options
+from these fields, so a setting is declared once. ``TrainConfig`` lives with the training
+code (``nlpapp.training.config``) and follows the same rules."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import NlpappError
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] = (), metavar: str = "",
+            default_factory: Any = dataclasses.MISSING, cli: bool = True, choices: tuple[str, ...] | None = None,
+            comma: bool = False, minimum: int | None = None, required: bool = False) -> Any:
+    """A config field with its help text, as peft's configs have. ``flags`` are extra
+    command-line names (``-o``); ``cli=False`` keeps it off the command line (the CLI sets
+    it another way); ``choices`` limits a string; ``comma`` reads a list as ``A,B`` on the
+    command line instead of a repeated option; ``minimum`` bounds an integer on the command
+    line; ``required`` makes the option required there."""
+    metadata = {"help": help, "flags": flags, "metavar": metavar, "cli": cli, "choices": choices, "comma": comma,
+                "minimum": minimum, "required": required}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise NlpappError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+@dataclass
+class EvalConfig:
+    """``Runtime.evaluate``: score a task on labelled data, with bootstrap intervals."""
+
+    task: str = setting(help="Task kind or task file name.", cli=False)
+    data: str = setting("", "Labelled examples: a .jsonl/.csv/.tsv file or a registered dataset (nlpapp datasets); "
+                            ".txt for perplexity.", metavar="FILE|DATASET")
+    model: str | None = setting(None, "Model: a registered name, folder, .gguf file or hub id [default: the "
+                                      "adapter's base, else the task's default].", flags=("-m",), metavar="SPEC")
+    adapter: str | None = setting(None, "Evaluate with this adapter (a folder or a name from nlpapp adapters list).",
+                                  flags=("-a",), metavar="NAME|DIR")
+    metrics: list[str] = setting(help="Registered metric (repeatable) [default: the task's]; 'perplexity' on raw text.",
+                                 default_factory=list, flags=("--metric",), metavar="NAME")
+    columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
+    options: dict[str, Any] = setting(help="The task's own options.", default_factory=dict, cli=False)
+    batch_size: int = setting(8, "Inputs per model call.", minimum=1)
+    bootstrap: int = setting(1000, "Resamples for the 95% intervals; 0: none.", metavar="N", minimum=0)
+    bootstrap_seed: int = setting(0, "Seed of the resampling.")
+    limit: int | None = setting(None, "Evaluate the first N examples only.", metavar="N", minimum=1)
+    output: str | None = setting(None, "Write the predictions as JSONL (with each example's other columns, e.g. its "
+                                       "id); FILE is replaced only when the evaluation succeeds.",
+                                 flags=("-o",), metavar="FILE")
+    task_file: str | None = setting(None, "The task file the settings came from (for the run record).", cli=False)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise NlpappError("no data to evaluate: pass --data FILE or a registered dataset")
+        _positive("batch_size", self.batch_size)
+        _positive("limit", self.limit)
+        if self.bootstrap < 0:
+            raise NlpappError(f"--bootstrap must be >= 0, got {self.bootstrap}")
+        if self.output is not None and self.metrics == ["perplexity"]:
+            raise NlpappError("--output writes predictions; perplexity has none")
+
+
+@dataclass
+class CompareConfig(EvalConfig):
+    """``Runtime.compare``: two systems on the same examples, with paired bootstrap p-values."""
+
+    systems: list[str] = setting(help="Two systems: 'base', an adapter, or a model.", default_factory=list,
+                                 cli=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.systems) != 2:
+            raise NlpappError("--compare takes two systems, e.g. --compare base,adapters/headlines")
+        if self.output is not None:
+            raise NlpappError("--output writes one system's predictions; it does not go with --compare")
+
+
+@dataclass
+class RunFileConfig:
+    """``Runtime.run_file``: a task over every record of a file (or a registered dataset),
+    validated whole before a model loads, streamed, written whole or not at all."""
+
+    task: str
+    input: str  # a .jsonl/.csv/.tsv/.txt file, '-' for stdin, or a registered dataset
+    output: str | None = None  # JSONL; None: the results are returned, not written
+    model: str | None = None
+    adapter: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # task field -> column
+    constants: dict[str, str] = field(default_factory=dict)  # task field -> one value for every record
+    batch_size: int = 8
+    task_file: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive("batch_size", self.batch_size)
+
+
+# --- results ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    ci95: tuple[float, float] | None  # the 95% bootstrap interval, or None without resampling
+    signature: str  # every setting that changes the number (sacrebleu's idea, for every metric)
+    metric: str  # the registered metric that computed it
+    higher_is_better: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Score":
+        return cls(d["value"], tuple(d["ci95"]) if d.get("ci95") else None, d["signature"], d["metric"],
+                   d.get("higher_is_better", True))
+
+
+@dataclass
+class RunSummary:
+    """What every verb that records a run returns besides its own result."""
+
+    run: str | None = None  # the run record's id (nlpapp runs show ID)
+    report: str | None = None  # its report.html, for eval and train
+
+
+@dataclass
+class EvalResult(RunSummary):
+    task: str = ""
+    data: str = ""
+    model: str = ""
+    adapter: str | None = None
+    examples: int = 0
+    seconds: float = 0.0
+    scores: dict[str, Score] = field(default_factory=dict)
+    predictions: list[dict[str, Any]] = field(default_factory=list)  # prediction, references, other columns
+    confusion: dict[str, dict[str, int]] | None = None  # gold -> predicted -> count, for classification
+    bootstrap_rounds: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass
+class SystemScores:
+    system: str
+    scores: dict[str, Score]
+    seconds: float
+
+
+@dataclass
+class CompareResult(RunSummary):
+    task: str = ""
+    data: str = ""
+    examples: int = 0
+    systems: list[SystemScores] = field(default_factory=list)
+    paired_p_values: dict[str, float] = field(default_factory=dict)  # score -> p (the better one by chance)
+    bootstrap_rounds: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass
+class TrainResult(RunSummary):
+    output: str = ""  # the adapter folder (or the model folder, with full)
+    manifest: dict[str, Any] = field(default_factory=dict)  # nlpapp-adapter.json as written
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        return self.manifest.get("metrics", {})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.manifest, "output": self.output, "scores": self.scores, "run": self.run, "report": self.report}
+
+
+@dataclass
+class RunFileResult(RunSummary):
+    outputs: int = 0  # records predicted
+    output: str | None = None  # the JSONL written
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    adapter: str
+    output: str
+    max_abs_diff: float  # merged vs unmerged outputs on the probe texts
+    probe_texts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    path: Path
+    kind: str  # lora | full
+    task: str
+    head: str
+    base_model: str
+    labels: tuple[str, ...]
+    scores: dict[str, Any]  # steps, final_loss, eval_* at the end of training
+    manifest: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "kind": self.kind, "task": self.task, "head": self.head,
+                "base_model": self.base_model, "labels": list(self.labels), "scores": self.scores}
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, Score):
+            return {"value": value.value, "ci95": list(value.ci95) if value.ci95 else None,
+                    "signature": value.signature, "metric": value.metric, "higher_is_better": value.higher_is_better}
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(result)
