@@ -39,7 +39,9 @@ class TaskFile:
 
     def data_path(self, split: str, datasets: Collection[str] = ()) -> str:
         """The data for ``split``: a name in ``datasets`` (the registered ones) as it is, else
-        a file with variables expanded, relative paths taken from the task file's folder."""
+        a file with variables expanded. A relative path is taken from the folder the user
+        runs nlpapp in, where ``./tasks/x.yaml`` users expect it; only when it is not there
+        and is beside the task file (data shipped with a plugin's task files) from there."""
         if split not in self.data:
             raise NlpappError(f"task file {self.path} has no data.{split}; pass --data")
         if self.data[split] in datasets:
@@ -51,7 +53,10 @@ class TaskFile:
                                   f"data.{split} ({self.data[split]}); set it, or pass --data FILE")
             return value
         path = Path(VARIABLE.sub(expand, self.data[split])).expanduser()
-        return str(path if path.is_absolute() else (self.path.parent / path))
+        beside = self.path.parent / path
+        if path.is_absolute() or path.exists() or not beside.exists():
+            return str(path)
+        return str(beside)
 
 
 def search_path(plugin_folders: Sequence[str] = ()) -> list[Path]:

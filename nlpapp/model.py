@@ -31,7 +31,7 @@ class Model:
 
     def _unsupported(self, capability: str) -> UnsupportedModelError:
         return UnsupportedModelError(
-            f"model {self.name!r} has a {self.head} head and cannot {capability}; "
+            f"model {self.name!r} has the head {self.head!r} and cannot {capability}; "
             f"pass --model with a model that has a suitable head")
 
     @property

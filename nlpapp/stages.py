@@ -306,6 +306,9 @@ class SpanExtractionTask(TaskKind):
                 stream: StreamCallback | None = None) -> list[Any]:
         return self.extract(model, inputs, options)
 
+    def training_head(self, base: str) -> str:
+        return Head.EXTRACTIVE_QA  # an encoder gets a new span head (start and end logits)
+
     def training_features(self, item: Any, targets: dict[str, str], ctx: TrainingContext) -> list[dict[str, Any]]:
         from .training import features
 

@@ -32,6 +32,11 @@ class TrainingContext:
 
 
 class TaskKind:
+    """A task kind: typed inputs and outputs, the heads it can use, its options, and how
+    inputs become model calls (``predict``, or the stages of ``nlpapp.TextToTextTask`` and
+    its siblings) and training features (``training_features``). Register an instance
+    through ``register_task_kinds``; the core owns loading, batching, ordering and output."""
+
     name: ClassVar[str]  # transformers' task name where there is one, e.g. "text-classification"
     aliases: ClassVar[tuple[str, ...]] = ()  # other names it answers to (shown by ``nlpapp tasks``)
     description: ClassVar[str]
@@ -62,6 +67,7 @@ class TaskKind:
 
     @property
     def input_fields(self) -> tuple[str, ...]:
+        """The ``Input`` dataclass's field names; the first is the main text."""
         return tuple(f.name for f in dataclasses.fields(self.Input))
 
     @property
@@ -144,9 +150,10 @@ class TaskKind:
         return sum(len(getattr(item, name)) for name in self.text_fields)
 
     def check_model(self, model: Model) -> None:
+        """Raise ``UnsupportedModelError`` for a model whose head is not in ``heads``."""
         if model.head not in self.heads:
             raise UnsupportedModelError(
-                f"task {self.name!r} cannot use model {model.name!r} (a {model.head} head); "
+                f"task {self.name!r} cannot use model {model.name!r} (its head: {model.head}); "
                 f"it needs one of these heads: {', '.join(self.heads)}")
 
     def predict(self, model: Model, inputs: Sequence[Any], options: TaskOptions,
@@ -159,6 +166,7 @@ class TaskKind:
         return str(dataclasses.asdict(output))
 
     def describe(self) -> dict[str, Any]:
+        """What ``nlpapp tasks --json`` shows of the task."""
         return {"name": self.name, "aliases": list(self.aliases), "description": self.description,
                 "heads": list(self.heads), "default_model": self.default_model,
                 "inputs": list(self.input_fields), "options": [f.name for f in self.Options.fields()],

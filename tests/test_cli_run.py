@@ -15,7 +15,7 @@ def test_json_output_keeps_argument_order(cli):
     code, out, _ = cli("run", "generation", "-m", "fake-causal", "--json", "a b", "c d e", "f")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["prompt"] for r in rows] == ["a b", "c d e", "f"]
-    assert [r["text"] for r in rows] == ["b a", "e d c", "f"]
+    assert [r["response"] for r in rows] == ["b a", "e d c", "f"]  # the training target's name
 
 
 def test_max_new_tokens_and_seeded_sampling(cli):
@@ -129,7 +129,7 @@ def test_misspelled_model_alias(cli):
 def test_a_model_whose_head_the_task_cannot_use(cli):
     code, _, err = cli("run", "sentiment", "-m", "fake-causal", "hi")
     line = _one_line_error(code, err)
-    assert "cannot use model 'fake-causal' (a causal-lm head)" in line
+    assert "cannot use model 'fake-causal' (its head: causal-lm)" in line
     assert "sequence-classification, encoder" in line
 
 

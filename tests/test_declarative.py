@@ -123,3 +123,20 @@ def test_the_shipped_reuters_task_files_are_found_from_any_folder(cli, tmp_path,
     code, out, err = cli("tasks", "--json")
     files = {f["name"]: f for task in json.loads(out) for f in task["task_files"]}
     assert files["reuters-headlines"]["description"] == "mine" and files["reuters-headlines"]["plugin"] is None
+
+
+def test_a_relative_data_path_starts_where_the_user_runs_nlpapp(tmp_path, monkeypatch):
+    """``./tasks/x.yaml`` with ``data: train: data/train.jsonl`` means ./data/train.jsonl (it
+    was tasks/data/train.jsonl); data that sits only beside the task file is still found."""
+    from nlpapp import declarative
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_text("{}\n")
+    (tmp_path / "tasks" / "beside.jsonl").write_text("{}\n")
+    (tmp_path / "tasks" / "x.yaml").write_text("kind: summarization\ndata:\n  train: data/train.jsonl\n"
+                                               "  eval: beside.jsonl\n")
+    task_file = declarative.load(tmp_path / "tasks" / "x.yaml")
+    assert task_file.data_path("train") == "data/train.jsonl"
+    assert task_file.data_path("eval") == str(tmp_path / "tasks" / "beside.jsonl")

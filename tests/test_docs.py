@@ -45,3 +45,17 @@ def test_the_cli_reference_is_current():
     out = subprocess.run([sys.executable, "-m", "nlpapp.cli.reference", "--check", str(DOCS / "cli.md")],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_api_reference_is_current_and_covers_all():
+    import subprocess
+    import sys
+
+    import nlpapp
+
+    out = subprocess.run([sys.executable, "-m", "nlpapp.apidoc", "--check", str(DOCS / "api.md")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    page = (DOCS / "api.md").read_text()
+    for name in nlpapp.__all__:
+        assert f"### `{name}" in page, name

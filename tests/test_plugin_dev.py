@@ -131,7 +131,7 @@ def test_plugins_list_shows_import_time_and_hides_the_core_unless_all(cli):
     code, out, _ = cli("plugins")
     assert code == 0 and out.splitlines()[0].split() == ["PLUGIN", "VERSION", "STATUS", "IMPORT", "HOOKS",
                                                           "REGISTERED", "/", "ERROR"]
-    assert [line.split()[4] for line in out.splitlines() if line.startswith("qa ")] == ["datasets,metrics,task_kinds"]
+    assert [line.split()[4] for line in out.splitlines() if line.startswith("qa ")] == ["datasets,task_kinds"]
     assert "nlpapp.core" not in out
     code, out, _ = cli("plugins", "list", "--all", "--json")
     infos = {i["name"]: i for i in json.loads(out)}
@@ -172,20 +172,46 @@ def test_new_plugin_writes_a_complete_distribution(cli, tmp_path):
     assert code == 1 and "use lower-case letters" in err
 
 
-def test_the_scaffold_loads_runs_and_passes_its_own_tests(tmp_path, fake_plugin_site):
-    """Installed on the entry-point path, the generated plugin's tests pass as generated."""
+def test_each_kind_builds_on_its_stage_base_class(cli, tmp_path):
+    bases = {"text-to-text": "TextToTextTask", "classification": "ClassificationTask",
+             "tagging": "TokenTaggingTask", "span": "SpanExtractionTask"}
+    assert list(scaffold.KINDS) == list(bases)
+    for kind, base in bases.items():
+        plugin = scaffold.files("demo", kind)["nlpapp_demo/__init__.py"]
+        assert f"class Demo({base}):" in plugin and "TaskKind" not in plugin
+    code, out, err = cli("new-plugin", "product-ner", "--kind", "tagging", "--output", str(tmp_path))
+    assert code == 0, err
+    assert "tagging task 'product-ner'" in out
+    root = tmp_path / "nlpapp-product-ner"
+    assert (root / "tests" / "conftest.py").is_file()  # the fake tagger the generated tests use
+    assert '"nlpapp-token-classification>=0.1"' in (root / "pyproject.toml").read_text()
+    code, _, err = cli("new-plugin", "other", "--kind", "regression", "--output", str(tmp_path))
+    assert code != 0 and "'regression' is not one of" in err
+
+
+def test_the_scaffold_of_every_kind_loads_runs_and_passes_its_own_tests(tmp_path, fake_plugin_site):
+    """Installed on the entry-point path, each kind's generated plugin passes its own tests
+    as generated: one pytest process for all of them, so torch loads and tiny models build once."""
     site = tmp_path / "site"
-    files = scaffold.files("paraphrase")
-    sources = {path: text for path, text in files.items() if path.startswith("nlpapp_paraphrase/")}
-    install_plugin(site, "nlpapp-paraphrase", "nlpapp_paraphrase", sources=sources, requires=["nlpapp>=0.1,<0.2"])
-    tests = tmp_path / "tests"
-    tests.mkdir()
-    (tests / "test_paraphrase.py").write_text(files["tests/test_paraphrase.py"])
+    for kind in scaffold.KINDS:
+        name = f"my-{kind}"
+        module = "nlpapp_" + name.replace("-", "_")
+        files = scaffold.files(name, kind)
+        sources = {path: text for path, text in files.items() if path.startswith(f"{module}/")}
+        install_plugin(site, f"nlpapp-{name}", module, sources=sources, requires=["nlpapp>=0.1,<0.2"])
+        for path, text in files.items():
+            if path.startswith("tests/"):
+                (tmp_path / kind / path).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / kind / path).write_text(text)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ["PYTHONPATH"]]))
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
-                         capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout[-3000:]
-    assert "10 passed" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--import-mode=importlib",
+                          *scaffold.KINDS], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0 and "SKIPPED" not in out.stdout, out.stdout[-3000:]
+    for kind in scaffold.KINDS:  # each kind's conformance suite (to its adapter round trip) and own tests ran
+        test_file = f"{kind}/tests/test_my_{kind.replace('-', '_')}.py"
+        assert f"{test_file}::TestMy{kind.title().replace('-', '')}Conformance::test_an_adapter_round_trips PASSED" \
+            in out.stdout, out.stdout[-3000:]
+        assert f"{test_file}::test_run_and_eval_through_the_cli PASSED" in out.stdout
 
 
 # --- the test kit ---------------------------------------------------------------------------

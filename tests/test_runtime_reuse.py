@@ -9,7 +9,7 @@ from nlpapp.types import GenerationParams
 
 def _generate(runtime, model, adapter=None):
     records = [("a", {"prompt": "Oil prices fell as supply grew."}), ("b", {"prompt": "Who founded the company?"})]
-    return [o.text for _, o in run(runtime, "generation", records, model=model, adapter=adapter,
+    return [o.response for _, o in run(runtime, "generation", records, model=model, adapter=adapter,
                                        options={"max_new_tokens": 6})]
 
 

@@ -183,7 +183,7 @@ def perplexity_report(runtime: Any, task: TaskKind, data_path: str, model: str |
 
     loaded = runtime.model_for(task, model, adapter)
     if loaded.head != Head.CAUSAL_LM:
-        raise NlpappError(f"perplexity needs a causal language model; {loaded.name!r} has a {loaded.head} head")
+        raise NlpappError(f"perplexity needs a causal language model; {loaded.name!r} has the head {loaded.head!r}")
     block = min(loaded.max_input_tokens or 1024, 1024)
     blocks = lm_blocks(loaded.tokenizer, read_texts(expand_files([data_path], "--data")), block)[:limit]
     started = time.perf_counter()

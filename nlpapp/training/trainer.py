@@ -139,7 +139,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         head = heads.get(Head.CAUSAL_LM)
         base_head = runtime.models.base_head(config.model)
         if base_head not in (None, Head.CAUSAL_LM):
-            raise NlpappError(f"--objective lm needs a causal language model; {config.model!r} has a {base_head} head")
+            raise NlpappError(f"--objective lm needs a causal language model; {config.model!r} has the head {base_head!r}")
         examples, eval_examples = [], []
     else:
         if not task.target_fields:
@@ -150,7 +150,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         base_head = runtime.models.base_head(config.model) or task.heads[0]
         head_name = task.training_head(base_head)
         if head_name not in task.heads:
-            raise NlpappError(f"task {task.name!r} cannot train model {config.model!r} (a {base_head} head); "
+            raise NlpappError(f"task {task.name!r} cannot train model {config.model!r} (its head: {base_head}); "
                               f"it trains models with these heads: {', '.join(task.heads)}")
         if head_name not in heads:
             raise NlpappError(f"task {task.name!r} trains a {head_name!r} head, which no installed plugin "

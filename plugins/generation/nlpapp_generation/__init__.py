@@ -15,7 +15,12 @@ class GenerationInput:
 
 @dataclass
 class GenerationOutput:
-    text: str
+    response: str  # the name of the training target too, so an output row and an example line up
+
+    @property
+    def text(self) -> str:
+        """The field's name before it was ``response``."""
+        return self.response
 
 
 # repetition_penalty 1.2 stops the small default model looping on one phrase (seen with smollm2)
@@ -45,7 +50,7 @@ class TextGeneration(TextToTextTask):
         return not options.raw
 
     def render(self, output: GenerationOutput) -> str:
-        return output.text
+        return output.response
 
 
 Generation = TextGeneration  # the class's old name, for code that imports it

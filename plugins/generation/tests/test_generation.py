@@ -7,7 +7,7 @@ def records(*texts):
 
 def test_prompts_in_order_with_outputs(runtime):
     results = list(run(runtime, "generation", records("a b", "c d e"), model="fake-causal"))
-    assert [(i.prompt, o.text) for i, o in results] == [("a b", "b a"), ("c d e", "e d c")]
+    assert [(i.prompt, o.response) for i, o in results] == [("a b", "b a"), ("c d e", "e d c")]
 
 
 def test_single_prompt_streams_and_batches_do_not(runtime):
@@ -21,7 +21,7 @@ def test_single_prompt_streams_and_batches_do_not(runtime):
 
 def test_seq2seq_models_are_accepted(runtime):
     [(_, output)] = run(runtime, "generation", records("a b"), model="fake-seq2seq")
-    assert output.text == "B A"
+    assert output.response == "B A"
 
 
 def test_help_names_the_options(cli):
