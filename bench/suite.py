@@ -272,7 +272,9 @@ def w5_generation(suite: Suite) -> None:
         items_per_s = {}
         for batch in batches:
             chosen = prompts[: max(batch, 4)]
-            ours = suite.nlpapp("generation", [{"prompt": p} for p in chosen], name, batch, max_new_tokens=32)
+            # the plain side decodes without a repetition penalty; the task's default is 1.2
+            ours = suite.nlpapp("generation", [{"prompt": p} for p in chosen], name, batch, max_new_tokens=32,
+                                repetition_penalty=1.0)
             result = side_by_side(ours, lambda: plain_generate(model, chosen, batch, 32), suite.rounds)
             items_per_s[batch] = len(chosen) / statistics.median(result["ours_s"])
             suite.row("W5", f"generation, {label}, {len(chosen)} prompts, batch {batch} vs model.generate", result,
@@ -281,7 +283,8 @@ def w5_generation(suite: Suite) -> None:
         chosen = prompts[:8]
         messages = [[{"role": "user", "content": p}] for p in chosen]
         suite.row("W5", f"generation, {label}, batch 8 vs pipeline('text-generation')",
-                  side_by_side(suite.nlpapp("generation", [{"prompt": p} for p in chosen], name, 8, max_new_tokens=32),
+                  side_by_side(suite.nlpapp("generation", [{"prompt": p} for p in chosen], name, 8, max_new_tokens=32,
+                                            repetition_penalty=1.0),
                                lambda: pipe(messages, batch_size=8, max_new_tokens=32, do_sample=False),
                                suite.rounds))
         largest = max(batches)
@@ -292,7 +295,8 @@ def w5_generation(suite: Suite) -> None:
             streamed: list[str] = []
             single = [{"prompt": prompts[0]}]
             streaming = lambda: list(run(suite.runtime, "generation", suite.records(single), model=name,
-                                         options={"max_new_tokens": 32}, stream=streamed.append))
+                                         options={"max_new_tokens": 32, "repetition_penalty": 1.0},
+                                         stream=streamed.append))
             suite.row("W5", "generation, smollm2, one prompt streamed vs model.generate",
                       side_by_side(streaming, lambda: plain_generate(model, [prompts[0]], 1, 32), suite.rounds))
             roofline(suite, model)

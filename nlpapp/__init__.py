@@ -11,7 +11,6 @@ whole public surface); importing it loads no torch::
 
 from __future__ import annotations
 
-from .api import Runtime
 from .config import home as cache_dir
 from .configs import (AdapterInfo, CompareConfig, CompareResult, EvalConfig, EvalResult, MergeResult, RunFileConfig,
                       RunFileResult, Score, SystemScores, TrainResult)
@@ -35,6 +34,16 @@ from .types import (AdapterPreset, DatasetSpec, GenerationParams, LoadOptions, L
                     ModelFamily, ModelPreset, Span, TaskFolder, TaskOption)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``nlpapp.Runtime`` is imported on first use: it pulls in plugin discovery and the
+    engine, which a plugin module importing ``nlpapp`` for ``hookimpl`` does not need."""
+    if name == "Runtime":
+        from .api import Runtime
+
+        return Runtime
+    raise AttributeError(f"module 'nlpapp' has no attribute {name!r}")
 
 __all__ = [
     # the library: a runtime and its verbs, their configs and results

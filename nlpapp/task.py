@@ -152,9 +152,11 @@ class TaskKind:
     def check_model(self, model: Model) -> None:
         """Raise ``UnsupportedModelError`` for a model whose head is not in ``heads``."""
         if model.head not in self.heads:
+            hint = (f"; train an adapter on it (nlpapp train {self.name}) or pass --model with a checkpoint that "
+                    "has one" if self.training_head(model.head) in self.heads else "")
             raise UnsupportedModelError(
                 f"task {self.name!r} cannot use model {model.name!r} (its head: {model.head}); "
-                f"it needs one of these heads: {', '.join(self.heads)}")
+                f"it needs one of these heads: {', '.join(self.heads)}{hint}")
 
     def predict(self, model: Model, inputs: Sequence[Any], options: TaskOptions,
                 stream: StreamCallback | None = None) -> list[Any]:

@@ -77,3 +77,22 @@ def test_train_errors_are_one_line(cli, tiny_model, tmp_path):
     assert code == 1 and "--lr must be positive" in err
     code, _, err = cli("train", "generation", "--output", str(tmp_path / "new"))
     assert code == 1 and "--data must be at least one file" in err
+
+
+def test_a_config_file_sets_training_options_and_the_command_line_wins(cli, tiny_model, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n' * 4)
+    config = tmp_path / "train.yaml"
+    config.write_text(f"model: {tiny_model('causal-lm')}\ndata: {data}\nepochs: 1\nlr: 2e-3\nbatch_size: 2\n"
+                      "save_every: 0\n")
+    code, out, err = cli("train", "generation", "--config", str(config), "--output", str(tmp_path / "a"),
+                         "--epochs", "2", "--no-progress", "--json")
+    assert code == 0, err
+    recorded = json.loads(out)["config"]
+    assert (recorded["lr"], recorded["epochs"], recorded["batch_size"]) == (0.002, 2, 2)  # "2e-3" is YAML text
+    config.write_text("epochs: ten\n")
+    code, _, err = cli("train", "generation", "--config", str(config), "--output", str(tmp_path / "b"))
+    assert (code, err.strip()) == (1, f"nlpapp: error: --config {config}: epochs must be an integer, got 'ten'")
+    config.write_text("lora_rank: 4\n")
+    code, _, err = cli("train", "generation", "--config", str(config), "--output", str(tmp_path / "b"))
+    assert code == 1 and "unknown setting 'lora_rank'; did you mean 'lora_r'?" in err

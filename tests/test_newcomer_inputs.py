@@ -99,7 +99,8 @@ def test_eval_predictions_keep_the_id(cli, articles, nlpapp_home, tmp_path):
     assert code == 0, err
     report = json.loads(out)
     assert [p["id"] for p in report["predictions"]] == [a["id"] for a in ARTICLES]
-    assert set(report["predictions"][0]) == {"id", "prediction", "references"}  # body, title: the task's
+    # body, title: the task's; input: the start of the body, for reports
+    assert set(report["predictions"][0]) == {"id", "input", "prediction", "references"}
     saved = [json.loads(line) for line in (nlpapp_home / "runs" / report["run"] / "predictions.jsonl")
              .read_text().splitlines()]
     assert saved == report["predictions"]

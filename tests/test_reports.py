@@ -105,8 +105,11 @@ def test_an_eval_report_shows_example_predictions_and_the_confusion_matrix(cli, 
     predictions = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
     examples = markdown.split("## Examples\n")[1].split("\n## ")[0]
     assert "The first 5 of 7 predictions (all are in predictions.jsonl):" in examples
-    assert [line for line in examples.splitlines() if line.startswith("| ")][1:] == [
-        f"| {p['prediction']} | {p['references'][0]} |" for p in predictions[:5]]
+    rows = [line for line in examples.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == 5
+    for row, p in zip(rows, predictions[:5]):  # the start of the input, the prediction, the reference
+        assert row.startswith(f"| {p['input'][:10]}") and row.endswith(f"| {p['prediction']} | {p['references'][0]} |")
+    assert len(predictions[2]["input"]) == 200  # the long review, cut
     assert "<h2>Examples</h2>" in html
     # the confusion matrix nlpapp eval prints: gold label -> predicted label -> count
     gold_negative = report["confusion"]["negative"]

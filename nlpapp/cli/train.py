@@ -93,7 +93,32 @@ def _config_file(path: str | None) -> dict[str, Any]:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"the settings are: {', '.join(names)}"
             raise NlpappError(f"--config {path}: unknown setting {key!r}; {hint}")
-    return {k: [v] if k in ("data", "eval_data") and isinstance(v, str) else v for k, v in raw.items()}
+    return {key: _typed(path, key, value) for key, value in raw.items()}
+
+
+def _typed(path: str, key: str, value: Any) -> Any:
+    """A config file's value as its field's type. YAML reads ``2e-3`` as text, so a number
+    written that way is taken as the number it says; anything else of the wrong type is an
+    error naming the setting."""
+    import typing
+
+    from .params import field_type
+
+    kind = field_type(TrainConfig, key)
+    if typing.get_origin(kind) is list:
+        value = [value] if isinstance(value, str) else value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    elif kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif kind is bool and isinstance(value, bool) or kind is int and isinstance(value, int) and not isinstance(
+            value, bool) or kind is str and isinstance(value, str):
+        return value
+    wanted = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(kind, "a list of text")
+    raise NlpappError(f"--config {path}: {key} must be {wanted}, got {value!r}")
 
 
 class TrainGroup(click.Group):

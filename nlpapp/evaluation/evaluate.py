@@ -66,6 +66,9 @@ def score(runtime: Any, metric_names: list[str], predictions: list[str], referen
     return results, resamplers
 
 
+INPUT_SHOWN_CHARS = 200  # of each example's main input kept beside its prediction
+
+
 def predict(runtime: Any, task: TaskKind, data: LabelledSource, model: str | None, adapter: str | None,
             options: dict[str, Any], batch_size: int, label: str = "", base_of: str | None = None
             ) -> tuple[list[str], list[list[str]], list[dict[str, Any]], float]:
@@ -83,7 +86,10 @@ def predict(runtime: Any, task: TaskKind, data: LabelledSource, model: str | Non
     def records() -> Iterator[tuple[str, dict[str, Any]]]:
         for where, record in data.records():
             references.append(datasets.references(task, record, where))
-            others.append(other_columns(record, used))
+            row = other_columns(record, used)
+            # the start of the input, for reports and --output; short, so memory stays bounded
+            row.setdefault("input", str(record.get(task.input_fields[0], ""))[:INPUT_SHOWN_CHARS])
+            others.append(row)
             yield where, record
 
     started = time.perf_counter()
