@@ -133,12 +133,12 @@ def render() -> str:
     return "\n".join(parts)
 
 
-def _main(argv: list[str]) -> int:
-    text = render()
+def print_or_check(text: str, argv: list[str], module: str) -> int:
+    """Print a generated page, or with ``--check FILE`` exit 1 when FILE differs from it."""
     if argv[:1] == ["--check"]:
         current = Path(argv[1]).read_text() if len(argv) > 1 and Path(argv[1]).is_file() else ""
         if current != text:
-            print(f"{argv[1]} is stale; regenerate it: python -m nlpapp.apidoc > {argv[1]}", file=sys.stderr)
+            print(f"{argv[1]} is stale; regenerate it: python -m {module} > {argv[1]}", file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(text)
@@ -146,4 +146,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(print_or_check(render(), sys.argv[1:], "nlpapp.apidoc"))

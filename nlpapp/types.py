@@ -30,6 +30,12 @@ class ModelPreset:
     sha256: str | None = None  # of a single weights file, verified before first conversion
     notes: str = ""  # plain words on what the model is good and bad at
 
+    @property
+    def head(self) -> str:
+        """The head its weights have (the field keeps its first name, ``family``, so plugins
+        that pass it by keyword keep working)."""
+        return str(self.family)
+
 
 @dataclass(frozen=True)
 class DatasetSpec:

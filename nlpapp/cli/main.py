@@ -118,14 +118,14 @@ def models(as_json: bool) -> None:
     defaults: dict[str, list[str]] = {}
     for task in registries.tasks:
         defaults.setdefault(task.default_model, []).append(task.name)
-    rows = [{"name": p.name, "family": str(p.family), "description": p.description,
+    rows = [{"name": p.name, "head": p.head, "description": p.description,
              "source": p.source, "license": p.license, "notes": p.notes,
              "default_for": sorted(defaults.get(p.name, [])),
              "plugin": registries.models.plugin_of(p.name)} for p in registries.models]
     if as_json:
         return echo_json(rows)
     for row in rows:
-        click.echo(f"{row['name']}  ({row['family']}; default for: {', '.join(row['default_for']) or '-'})")
+        click.echo(f"{row['name']}  ({row['head']} head; default for: {', '.join(row['default_for']) or '-'})")
         click.echo(f"    {row['description']}")
         click.echo(f"    source: {row['source']}; licence: {row['license']}")
         if row["notes"]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from pathlib import Path
 
 import click
 
@@ -65,17 +64,7 @@ def render() -> str:
                 os.environ[key] = value
 
 
-def _main(argv: list[str]) -> int:
-    text = render()
-    if argv[:1] == ["--check"]:
-        current = Path(argv[1]).read_text() if len(argv) > 1 and Path(argv[1]).is_file() else ""
-        if current != text:
-            print(f"{argv[1]} is stale; regenerate it: python -m nlpapp.cli.reference > {argv[1]}", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    from ..apidoc import print_or_check
+
+    raise SystemExit(print_or_check(render(), sys.argv[1:], "nlpapp.cli.reference"))

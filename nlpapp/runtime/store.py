@@ -136,7 +136,7 @@ class ModelStore:
         the one its transformers config declares; ``None`` where neither says."""
         resolved = self.resolve(spec)
         if resolved.preset is not None:
-            return str(resolved.preset.family)
+            return resolved.preset.head
         from .hf import detect_head, read_config
 
         try:
