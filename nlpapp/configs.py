@@ -88,16 +88,21 @@ class RunFileConfig:
     """``Runtime.run_file``: a task over every record of a file (or a registered dataset),
     validated whole before a model loads, streamed, written whole or not at all."""
 
-    task: str
-    input: str  # a .jsonl/.csv/.tsv/.txt file, '-' for stdin, or a registered dataset
-    output: str | None = None  # JSONL; None: the results are returned, not written
-    model: str | None = None
-    adapter: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    columns: dict[str, str] = field(default_factory=dict)  # task field -> column
-    constants: dict[str, str] = field(default_factory=dict)  # task field -> one value for every record
-    batch_size: int = 8
-    task_file: str | None = None
+    task: str = setting(help="Task kind or task file name.", cli=False)
+    input: str = setting("-", "Read inputs from a .jsonl, .csv, .tsv or .txt file ('-' for stdin), or a registered "
+                              "dataset.", flags=("-i",), metavar="FILE")
+    output: str | None = setting(None, "Write predictions as JSONL, replacing FILE only when all succeed.",
+                                 flags=("-o",), metavar="FILE")
+    model: str | None = setting(None, "Registered name, folder, .gguf file or hub id [default: the adapter's base, "
+                                      "else the task's].", flags=("-m",), metavar="SPEC")
+    adapter: str | None = setting(None, "A trained adapter (folder or name from nlpapp adapters list); its base is "
+                                        "the default model.", flags=("-a",), metavar="NAME|DIR")
+    options: dict[str, Any] = setting(help="The task's own options.", default_factory=dict, cli=False)
+    columns: dict[str, str] = setting(help="Task field -> column.", default_factory=dict, cli=False)
+    constants: dict[str, str] = setting(help="Task field -> one value for every record.", default_factory=dict,
+                                        cli=False)
+    batch_size: int = setting(8, "Inputs per model call.", minimum=1)
+    task_file: str | None = setting(None, "The task file the settings came from (for the run record).", cli=False)
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)

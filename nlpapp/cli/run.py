@@ -15,6 +15,7 @@ from ..configs import RunFileConfig
 from ..errors import InputError
 from ..task import TaskKind
 from .common import DTYPES, columns_from, pop_task_options, task_option_params
+from .params import config_options, config_values
 from .state import state
 
 
@@ -22,21 +23,13 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
     main_field = task.input_fields[0]
     params: list[click.Parameter] = [
         click.Argument(["texts"], nargs=-1),
-        click.Option(["-i", "--input", "input_path"], metavar="FILE",
-                     help="Read inputs from a .jsonl, .csv, .tsv or .txt file ('-' for stdin), or a registered dataset."),
-        click.Option(["-o", "--output", "output_path"], metavar="FILE",
-                     help="Write predictions as JSONL, replacing FILE only when all succeed."),
+        *config_options(RunFileConfig),
         click.Option(["--text-column"], metavar="NAME",
                      help=f"Column or field holding the {main_field!r} input."),
         click.Option(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
-        click.Option(["-m", "--model"], metavar="SPEC",
-                     help=f"Registered name, folder, .gguf file or hub id [default: {task.default_model}]."),
-        click.Option(["-a", "--adapter"], metavar="NAME|DIR",
-                     help="A trained adapter (folder or name from nlpapp adapters list); its base is the default model."),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.Option(["--dtype"], default="auto", show_default=True,
                      type=click.Choice(DTYPES)),
-        click.Option(["--batch-size"], type=int, default=8, show_default=True),
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object per output."),
         click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),
         click.Option(["--trust-remote-code"], is_flag=True, help="Run the model repository's own code."),
@@ -74,12 +67,13 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
     constants = {name: value for name in task.input_fields if (value := kw.pop(f"field_{name}")) is not None}
     options = pop_task_options(task, kw, file_options=declared.file_options(task_file))
     columns = columns_from(task, task_file, kw)
-    if kw["input_path"] is not None and kw["texts"]:
+    settings = config_values(RunFileConfig, kw)
+    from_file = settings.get("input")
+    if from_file is not None and kw["texts"]:
         raise InputError("give inputs either as arguments or with --input, not both")
-    records = None if kw["input_path"] is not None else _argument_records(task, kw["texts"], constants, columns)
-    config = RunFileConfig(task=task.name, input=kw["input_path"] or "-", output=kw["output_path"], model=kw["model"],
-                           adapter=kw["adapter"], options=options, columns=columns, constants=constants,
-                           batch_size=kw["batch_size"], task_file=str(task_file.path) if task_file else None)
+    records = None if from_file is not None else _argument_records(task, kw["texts"], constants, columns)
+    config = RunFileConfig(**settings, task=task.name, options=options, columns=columns, constants=constants,
+                           task_file=str(task_file.path) if task_file else None)
     runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
                               trust_remote_code=kw["trust_remote_code"])
     streamed: list[str] = []
@@ -97,7 +91,7 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
             click.echo(task.render(output))
 
     streaming = task.streams and not kw["as_json"] and config.output is None
-    with _progress(task, kw["input_path"]) as progress:
+    with _progress(task, from_file) as progress:
         result = runtime.run_file(config, on_batch=progress.update if progress is not None else None,
                                   on_output=show, records=records, stream=stream if streaming else None)
     if config.output is not None:
