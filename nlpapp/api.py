@@ -104,6 +104,8 @@ class Runtime:
         from . import runs
         from .training.trainer import train
 
+        if config.model is None:  # the task's default model, as on the command line
+            config = dataclasses.replace(config, model=self.task(config.task).default_model)
         main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process records
         if not main_process:
             manifest = train(self, config, resume=resume, overwrite=overwrite, load_options=self.load_options,
@@ -222,9 +224,21 @@ class Runtime:
         bare encoder for a tagger), the adapter's head on it, freshly initialised (seed 0)."""
         if base_of is not None:
             return self._base_of(task, spec, base_of)
+        if adapter is not None:
+            self._check_adapter_task(task, adapter)
         model = self.models.load(spec or self._adapter_base(adapter) or task.default_model, adapter=adapter)
         task.check_model(model)
         return model
+
+    def _check_adapter_task(self, task: TaskKind, adapter: str) -> None:
+        """An adapter is for the task it was trained on (or that task under another name)."""
+        from .errors import NlpappError
+        from .runtime import adapters
+
+        trained_for = adapters.read_manifest(adapters.resolve(adapter))["task"]
+        if self.registries.tasks.canonical(trained_for) != task.name:
+            raise NlpappError(f"adapter {adapter} was trained for task {trained_for!r}, not {task.name!r}; "
+                              f"use it with nlpapp run {trained_for}")
 
     def _base_of(self, task: TaskKind, spec: str | None, adapter: str) -> Model:
         from .runtime import adapters

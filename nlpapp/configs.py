@@ -28,6 +28,41 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[
     return field(default=default, metadata=metadata)
 
 
+def check_types(config: Any) -> None:
+    """Each field's value against its type, as the command line would have checked it: an
+    integer where a number is wanted is fine, a lone string where a list is wanted becomes
+    a list of one; anything else raises ``NlpappError`` naming the option."""
+    import types
+    import typing
+
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, hint = getattr(config, f.name), hints[f.name]
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            continue
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        kind = next(a for a in args if a is not type(None)) if optional else hint
+        origin = typing.get_origin(kind)
+        if origin is list:
+            if isinstance(value, str):
+                setattr(config, f.name, [value])
+                continue
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif origin is dict or kind is Any:
+            ok = isinstance(value, dict) if origin is dict else True
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            wanted = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(
+                kind, "a list of text" if origin is list else "a mapping" if origin is dict else str(kind))
+            raise NlpappError(f"--{f.name.replace('_', '-')} must be {wanted}, got {value!r}")
+
+
 def _positive(name: str, value: int | None) -> None:
     if value is not None and value < 1:
         raise NlpappError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -58,6 +93,7 @@ class EvalConfig:
     task_file: str | None = setting(None, "The task file the settings came from (for the run record).", cli=False)
 
     def __post_init__(self) -> None:
+        check_types(self)
         if not self.data:
             raise NlpappError("no data to evaluate: pass --data FILE or a registered dataset")
         _positive("batch_size", self.batch_size)
@@ -105,6 +141,7 @@ class RunFileConfig:
     task_file: str | None = setting(None, "The task file the settings came from (for the run record).", cli=False)
 
     def __post_init__(self) -> None:
+        check_types(self)
         _positive("batch_size", self.batch_size)
 
 

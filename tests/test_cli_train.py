@@ -96,3 +96,31 @@ def test_a_config_file_sets_training_options_and_the_command_line_wins(cli, tiny
     config.write_text("lora_rank: 4\n")
     code, _, err = cli("train", "generation", "--config", str(config), "--output", str(tmp_path / "b"))
     assert code == 1 and "unknown setting 'lora_rank'; did you mean 'lora_r'?" in err
+
+
+def test_a_broken_adapter_folder_is_one_line(cli, tiny_model, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "good film", "label": "good"}\n{"text": "bad film", "label": "bad"}\n' * 2)
+    adapter = tmp_path / "topic"
+    code, _, err = cli("train", "sentiment", "--data", str(data), "-m", str(tiny_model("encoder")), "--output",
+                       str(adapter), "--epochs", "1", "--batch-size", "4", "--no-progress")
+    assert code == 0, err
+    manifest = adapter / "nlpapp-adapter.json"
+    good = manifest.read_text()
+    for broken, message in [("{bad", "cannot be read"), ("{}", "is incomplete (no kind, task, base_model")]:
+        manifest.write_text(broken)
+        code, _, err = cli("run", "sentiment", "--adapter", str(adapter), "great")
+        assert code == 1 and message in err and "Traceback" not in err, err
+    manifest.write_text(good)
+    (adapter / "adapter_model.safetensors").unlink()
+    code, _, err = cli("run", "sentiment", "--adapter", str(adapter), "great")
+    assert code == 1 and "has no adapter_model.safetensors: the adapter's weights are missing" in err
+
+
+def test_a_refused_training_run_leaves_no_folder_behind(cli, tiny_model, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n')
+    code, _, err = cli("train", "generation", "-m", str(tiny_model("causal-lm")), "--data", str(data),
+                       "--output", str(tmp_path / "out"))
+    assert code == 1 and "fewer than one global batch" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl", "nlpapp-home"]  # no .out.checkpoints

@@ -181,3 +181,22 @@ def test_a_task_whose_head_no_plugin_registers_is_refused_for_training(isolated_
 def test_an_unknown_head_name_has_a_did_you_mean(runtime):
     with pytest.raises(UnknownNameError, match="did you mean 'causal-lm'"):
         runtime.registries.heads.get("causal-llm")
+
+
+def test_a_merged_plugin_head_is_found_again(register_plugin, cli, tiny_model, tmp_path):
+    """A merge writes a standalone model that still has the plugin's head, not whichever
+    head claims its transformers architecture first."""
+    register_plugin("word-tags", TAGGER_PLUGIN)
+    data = tmp_path / "caps.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"text": "Acme rose", "tags": "CAP LOW"}, {"text": "the Gulf", "tags": "LOW CAP"}] * 4))
+    adapter, merged = tmp_path / "caps", tmp_path / "merged"
+    code, _, err = cli("train", "caps", "--data", str(data), "-m", str(tiny_model("encoder")), "--output",
+                       str(adapter), "--epochs", "1", "--batch-size", "4", "--no-progress")
+    assert code == 0, err
+    code, _, err = cli("adapters", "merge", str(adapter), "--output", str(merged))
+    assert code == 0, err
+    assert json.loads((merged / "config.json").read_text())["nlpapp_head"] == "word-tags"
+    code, out, err = cli("run", "caps", "Acme rose", "-m", str(merged), "--json")
+    assert code == 0, err
+    assert set(json.loads(out)["tags"].split()) <= {"CAP", "LOW"}

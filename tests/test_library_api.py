@@ -127,3 +127,8 @@ def test_configs_check_their_values():
         EvalConfig(task="sentiment", data="x", limit=0)
     with pytest.raises(nlpapp.NlpappError, match="--lr must be positive"):
         TrainConfig(task="t", model="m", data=["d"], output="o", lr=0)
+    with pytest.raises(nlpapp.NlpappError, match="--limit must be an integer, got '3'"):
+        EvalConfig(task="sentiment", data="x", limit="3")
+    with pytest.raises(nlpapp.NlpappError, match="--output must be a folder to write the adapter to"):
+        TrainConfig(task="t", data=["d"])
+    assert TrainConfig(task="t", data="d", output="o").data == ["d"]  # one source, as EvalConfig takes it

@@ -134,3 +134,13 @@ def test_rm_all_failed(cli, three_runs):
     assert out == f"removed run {MIDDLE}\n" and listed(cli) == [OLD, NEW]
     code, out, _ = cli("runs", "rm", "--all-failed", "-y")
     assert code == 0 and out == "no failed runs to remove\n"
+
+
+def test_rm_with_nothing_to_read_the_answer_from_says_pass_y(cli, nlpapp_home):
+    from nlpapp import runs
+
+    with runs.recording("eval", "sentiment", {}, []) as record:
+        pass
+    code, _, err = cli("runs", "rm", record.id, stdin="")
+    assert code == 1 and err.strip().endswith("no answer to read; pass -y to go ahead")
+    assert runs.load(record.id)["id"] == record.id  # still there

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .render import echo_json, table
+from .render import confirm, echo_json, table
 from .state import state
 
 
@@ -73,6 +73,6 @@ def rm(name: str, yes: bool) -> None:
     runtime = state().runtime()
     folder = runtime.adapter(name).path
     if not yes:
-        click.confirm(f"delete {folder}?", abort=True)
+        confirm(f"delete {folder}?")
     runtime.remove_adapter(name)
     click.echo(f"deleted {folder}")

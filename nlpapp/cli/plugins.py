@@ -123,7 +123,10 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(findings, indent=2))
     elif not findings:
-        click.echo(f"{len(state().plugins.plugins)} plugins, no problems found")
+        from ..plugins import CORE_PLUGIN
+
+        count = sum(1 for name in state().plugins.plugins if name != CORE_PLUGIN)
+        click.echo(f"{count} plugins (and the core), no problems found")
     for f in [] if as_json else findings:
         click.echo(f"{f['level']:<7} {f['plugin']}: {f['message']}" + (f"\n        fix: {f['fix']}" if f["fix"] else ""))
     if any(f["level"] == "error" for f in findings):

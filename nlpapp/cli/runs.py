@@ -6,6 +6,8 @@ import json
 from pathlib import PurePath
 from typing import Any
 
+from .render import confirm
+
 import click
 
 KINDS = ("run", "train", "eval")
@@ -159,8 +161,7 @@ def rm(run_refs: tuple[str, ...], all_failed: bool, yes: bool) -> None:
         return
     if not yes:
         more = f" and {len(ids) - LISTED} more" if len(ids) > LISTED else ""
-        click.confirm(f"remove {len(ids)} run{'s' * (len(ids) > 1)} ({', '.join(ids[:LISTED])}{more})?",
-                      abort=True)
+        confirm(f"remove {len(ids)} run{'s' * (len(ids) > 1)} ({', '.join(ids[:LISTED])}{more})?")
     for run_id in ids:
         records.remove(run_id)
         click.echo(f"removed run {run_id}")

@@ -20,6 +20,8 @@ from .. import config as nlpapp_config
 from ..errors import NlpappError, UnknownNameError
 
 MANIFEST = "nlpapp-adapter.json"
+REQUIRED_KEYS = ("kind", "task", "base_model", "config", "data", "metrics")  # what nlpapp reads back
+WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")  # peft's files of a LoRA adapter
 HEAD_MODULES = ("classifier", "score", "qa_outputs")  # task heads a new adapter brings itself
 FORMAT_VERSION = 1
 
@@ -58,7 +60,18 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise NlpappError(f"{folder} is not an nlpapp adapter (no {MANIFEST}); a training run that did "
                           "not finish leaves none")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise NlpappError(f"{path} cannot be read ({exc}); retrain the adapter or remove it") from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise NlpappError(f"{path} is incomplete (no {', '.join(missing)}); retrain the adapter or remove it")
+    absent = [name for name in WEIGHT_FILES if manifest["kind"] == "lora" and not (folder / name).is_file()]
+    if absent:
+        raise NlpappError(f"{folder} has no {' or '.join(absent)}: the adapter's weights are missing; "
+                          "retrain it or copy the whole folder")
+    return manifest
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -67,7 +80,10 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 def head_of(manifest: dict[str, Any]) -> str:
     """The head an adapter was trained with (manifests before heads were registered say "family")."""
-    return manifest.get("head") or manifest["family"]
+    head = manifest.get("head") or manifest.get("family")
+    if not head:
+        raise NlpappError(f"adapter manifest for task {manifest.get('task')!r} names no head; retrain the adapter")
+    return head
 
 
 def check_base(manifest: dict[str, Any], fingerprint: str, base_spec: str) -> None:

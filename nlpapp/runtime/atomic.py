@@ -6,8 +6,11 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
+
+STALE_SECONDS = 600  # a scratch folder untouched this long belongs to no running writer
 
 
 @contextlib.contextmanager
@@ -29,6 +32,9 @@ def atomic_folder(target: Path, replace: bool = False) -> Iterator[Path]:
         except OSError:
             if not target.is_dir():  # another process finished first: theirs is as good
                 raise
+        for stale in target.parent.glob(f".{target.name}.*.partial"):  # left by a killed writer;
+            if time.time() - stale.stat().st_mtime > STALE_SECONDS:  # a live one is younger
+                shutil.rmtree(stale, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if old is not None:

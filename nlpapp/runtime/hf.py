@@ -39,10 +39,14 @@ ENCODER_ONLY = {"bert", "roberta", "distilbert", "xlm-roberta", "electra", "debe
 
 
 def detect_head(config: Any, heads: Iterable["ModelHead"]) -> str:
-    """The head a checkpoint has: the first registered head that claims one of the
-    config's ``architectures``; without any, its shape (encoder-decoder, a causal-LM
+    """The head a checkpoint has: the one nlpapp saved in its config (``nlpapp_head``, by a
+    merge) if registered, else the first registered head that claims one of the config's
+    ``architectures``; without any, its shape (encoder-decoder, a causal-LM
     architecture, else a bare encoder)."""
     heads = list(heads)
+    saved = getattr(config, "nlpapp_head", None)  # written by adapters merge
+    if saved in {head.name for head in heads}:
+        return saved
     for arch in getattr(config, "architectures", None) or []:
         for head in heads:
             if head.detects(config, arch):

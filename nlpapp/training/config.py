@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..configs import setting
+from ..configs import check_types, setting
 from ..errors import NlpappError
 
 OBJECTIVES = ("task", "lm")
@@ -20,11 +20,12 @@ class TrainConfig:
     ``nlpapp train`` option's help; defaults are the field defaults."""
 
     task: str = setting(help="The task kind whose examples and prompts are used.", cli=False)
-    model: str = setting(help="Base model: a registered name, folder, .gguf file or hub id [default: the task's].",
-                         flags=("-m",), metavar="SPEC")
+    model: str | None = setting(None, "Base model: a registered name, folder, .gguf file or hub id [default: the "
+                                      "task's].", flags=("-m",), metavar="SPEC")
     data: list[str] = setting(help="Training data (.jsonl/.csv/.tsv/.txt, globs, or a registered dataset; "
-                                   "repeatable). Extra FILES arguments are added to it.", metavar="FILE")
-    output: str = setting(help="Folder for the adapter (or the model, with --full).", flags=("-o",), metavar="DIR",
+                                   "repeatable). Extra FILES arguments are added to it.", metavar="FILE",
+                              default_factory=list)
+    output: str = setting("", "Folder for the adapter (or the model, with --full).", flags=("-o",), metavar="DIR",
                           required=True)
     eval_data: list[str] = setting(help="Held-out data, evaluated after each epoch.", default_factory=list,
                                    metavar="FILE")
@@ -54,6 +55,7 @@ class TrainConfig:
     columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
 
     def __post_init__(self) -> None:
+        check_types(self)
         checks = [
             (self.objective in OBJECTIVES, "objective", f"one of {', '.join(OBJECTIVES)}"),
             (self.epochs >= 1, "epochs", "at least 1"),
@@ -68,6 +70,7 @@ class TrainConfig:
             (self.max_length >= 8, "max_length", "at least 8"),
             (self.save_every >= 0, "save_every", ">= 0"),
             (bool(self.data), "data", "at least one file"),
+            (bool(self.output), "output", "a folder to write the adapter to"),
         ]
         for ok, name, rule in checks:
             if not ok:

@@ -50,6 +50,9 @@ def merge(store: Any, adapter: str, output: Path, overwrite: bool = False) -> di
     merged_model = peft_model.merge_and_unload()
     merged = _probe(merged_model, tokenizer, head)
     max_diff = float((merged - unmerged).abs().max())
+    # the head travels with the model: a plugin's head (detected by a shared architecture
+    # name otherwise) is found again when the merged folder is loaded (``hf.detect_head``)
+    merged_model.config.nlpapp_head = head.name
     with atomic_folder(output, replace=overwrite) as scratch:
         merged_model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)

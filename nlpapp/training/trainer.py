@@ -183,12 +183,12 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     fingerprint = adapters.base_fingerprint(module, head.new_modules)
     trained = _prepare_trainable(runtime, module, model.model_type, head, config)
     hook = runtime.plugins.hook
-    notify(hook.on_train_begin, config=config, model=trained)
-    checkpoints.mkdir(parents=True, exist_ok=True)
     loop = TrainingLoop(config, trained, head, tokenizer.pad_token_id, train_features, eval_features, world,
                         device, checkpoints, checkpoints / "train-log.jsonl",
                         on_step=lambda m: notify(hook.on_train_step, step=m["step"], metrics=m),
                         on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m))
+    checkpoints.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder
+    notify(hook.on_train_begin, config=config, model=trained)
     progress = None
     if show_progress and world.is_main:
         from tqdm import tqdm
@@ -276,6 +276,8 @@ def _write_output(output: Path, trained: Any, tokenizer: Any, manifest: dict[str
     from .plot import loss_curve
 
     with atomic_folder(output, replace=replace) as scratch:
+        if config.full:  # the model folder names its head, found again on load (hf.detect_head)
+            trained.config.nlpapp_head = manifest["head"]
         trained.save_pretrained(scratch)
         if config.full:
             tokenizer.save_pretrained(scratch)

@@ -91,6 +91,9 @@ def test_a_bare_encoder_cannot_tag_until_an_adapter_gives_it_the_head(cli, tiny_
     assert manifest["head"] == "token-classification" and manifest["labels"] == ["B-LOC", "B-ORG", "B-PER", "I-PER", "O"]
     assert (adapter / "adapter_model.safetensors").is_file()
 
+    code, _, err = cli("run", "sentiment", "--adapter", str(adapter), "great")
+    assert code == 1 and f"adapter {adapter} was trained for task 'token-classification', not 'text-classification'" in err
+
     code, out, err = cli("run", "ner", "Acme founded the company in Ohio .", "--adapter", str(adapter), "--json")
     assert code == 0, err
     tags = json.loads(out)["tags"]
