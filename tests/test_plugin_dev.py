@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from nlpapp import Head, TaskKind, hookimpl, scaffold
 from nlpapp.testing import install_plugin
