@@ -131,7 +131,8 @@ def w6_training(runtime: Runtime, suite: Suite, device: str, steps: int) -> list
             torch.cuda.reset_peak_memory_stats()
         config = TrainConfig(task="summarization", model="smollm2", data=[str(data)], max_steps=steps,
                              output=str(suite.work / f"out-{full}"), batch_size=8, save_every=0, full=full,
-                             max_length=384)
+                             max_length=384, lr=2e-4, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                             holdout=0.0)  # pinned: the speed of the step, without the recipe's held-out decoding
         manifest = train(runtime, config, load_options=LoadOptions(device=device), show_progress=False)
         log = [json.loads(line) for line in (Path(config.output) / "train-log.jsonl").read_text().splitlines()]
         tokens_per_s = statistics.median(r["tokens_per_s"] for r in log if r["kind"] == "train")

@@ -487,7 +487,8 @@ def peak_memory(suite: Suite) -> None:
         for full in (False, True):
             config = {"task": "summarization", "model": "smollm2", "data": [str(data)], "output":
                       str(suite.work / f"peak-{full}-{batch}-{checkpointing}"), "max_steps": 2, "batch_size": batch, "save_every": 0,
-                      "full": full, "max_length": length, "gradient_checkpointing": checkpointing}
+                      "full": full, "max_length": length, "gradient_checkpointing": checkpointing,
+                      "lr": 2e-4, "holdout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
             out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, json.dumps(config)], capture_output=True,
                                  text=True)
             if out.returncode != 0:

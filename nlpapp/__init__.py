@@ -22,6 +22,7 @@ from .hookspecs import HOOK_API_VERSION, hookimpl
 from .evaluation.metrics import MetricResult
 from .log import warn
 from .model import Model
+from .recipe import TrainingRecipe
 from .options import GenerationOptions, OptionError, TaskOptions, generation_options, option
 from .runtime.atomic import atomic_file
 from .runtime.hf import HFModel, tokenizer_settings
@@ -54,7 +55,7 @@ __all__ = [
     # writing plugins: hooks, tasks and their options, heads, models, registrations
     "HOOK_API_VERSION", "hookimpl", "TaskKind", "TextToTextTask", "ClassificationTask", "TokenTaggingTask",
     "SpanExtractionTask", "Prepared", "Entity", "entities", "TaskOptions", "GenerationOptions", "generation_options", "option",
-    "TaskOption", "TrainingContext", "features", "IGNORE", "Head", "ModelHead", "ModelFamily", "Model", "HFModel",
+    "TaskOption", "TrainingContext", "TrainingRecipe", "features", "IGNORE", "Head", "ModelHead", "ModelFamily", "Model", "HFModel",
     "GenerationParams", "tokenizer_settings", "Span", "ModelPreset", "DatasetSpec", "packaged_jsonl", "MetricSpec",
     "MetricResult", "TaskFolder", "LoraPreset", "AdapterPreset", "cache_dir", "atomic_file", "warn", "__version__",
 ]

@@ -70,8 +70,11 @@ class Runtime:
             options: Mapping[str, Any] | TaskOptions | None = None, batch_size: int = 8) -> list[Any]:
         """Run ``task`` on texts (its main input field) or records (dicts of its input
         fields); returns one typed ``Output`` per input, in order. A single text or record
-        gives a list of one. Raises ``InputError`` for a bad input and ``OptionError`` for
-        an unknown or ill-typed option, before any model loads."""
+        gives a list of one. With ``adapter``, the task options it was trained with (its
+        manifest's ``"options"``) are the defaults; ``options`` (a mapping) overrides them
+        name by name, while a ``TaskOptions`` instance is used as it is. Raises
+        ``InputError`` for a bad input and ``OptionError`` for an unknown or ill-typed
+        option, before any model loads."""
         kind = self.task(task)
         items = [inputs] if isinstance(inputs, (str, Mapping)) else list(inputs)
         records = [(f"input {n}", {kind.input_fields[0]: item} if isinstance(item, str) else dict(item))
@@ -118,6 +121,8 @@ class Runtime:
             record.metrics = manifest["metrics"]
             record.extra = {"model": manifest["base_model"], "adapter": {"output": config.output,
                                                                          "kind": manifest["kind"]}}
+            if manifest.get("verdict"):
+                record.extra["verdict"] = manifest["verdict"]
         return TrainResult(run=record.id, report=_path(record.report), output=config.output, manifest=manifest)
 
     def evaluate(self, config: EvalConfig) -> EvalResult:
@@ -134,7 +139,7 @@ class Runtime:
             report = evaluate(self, task.name, config.data, model=config.model, adapter=config.adapter,
                               metrics=config.metrics or None, columns=config.columns, options=config.options,
                               batch_size=config.batch_size, rounds=config.bootstrap, seed=config.bootstrap_seed,
-                              limit=config.limit)
+                              limit=config.limit, label_map=config.label_map)
             record.metrics = report["scores"]
             record.extra = {**runs.model_identity(self.models, report["model"], config.adapter),
                             "examples": report["examples"], "device": self.load_options.device}
@@ -160,7 +165,7 @@ class Runtime:
             report = compare(self, task.name, config.data, config.systems, model=config.model,
                              metrics=config.metrics or None, columns=config.columns, options=config.options,
                              batch_size=config.batch_size, rounds=config.bootstrap, seed=config.bootstrap_seed,
-                             limit=config.limit)
+                             limit=config.limit, label_map=config.label_map)
             record.metrics = {f"{s['system']}:{name}": v for s in report["systems"] for name, v in s["scores"].items()}
             record.extra = {"examples": report["examples"], "paired_p_values": report["paired_p_values"],
                             "device": self.load_options.device}
@@ -276,9 +281,15 @@ def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str,
 
     Records are validated into the task's typed inputs as they stream in, so a bad line
     fails with its file and line number. ``base_of``: run the base model of that adapter,
-    as it was before training (see ``Runtime.model_for``)."""
+    as it was before training (see ``Runtime.model_for``). With ``adapter``, the options it
+    was trained with are the defaults that ``options`` overrides
+    (``nlpapp.runtime.adapters.with_saved_options``)."""
     task = runtime.task(task_name)
     parsed = task.parse_options(options)  # a misspelled or ill-typed option fails before a model loads
+    if adapter is not None:
+        from .runtime.adapters import with_saved_options
+
+        parsed = task.parse_options(with_saved_options(adapter, task, options))
     loaded = runtime.model_for(task, model, adapter, base_of)
     predictor = Predictor(task, loaded, parsed, batch_size, one_pass=runtime.one_pass(loaded))
     inputs = (task.make_input(record, where) for where, record in records)

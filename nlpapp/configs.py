@@ -15,14 +15,15 @@ from .errors import NlpappError
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] = (), metavar: str = "",
             default_factory: Any = dataclasses.MISSING, cli: bool = True, choices: tuple[str, ...] | None = None,
-            comma: bool = False, minimum: int | None = None, required: bool = False) -> Any:
+            comma: bool = False, minimum: int | None = None, required: bool = False, pairs: bool = False) -> Any:
     """A config field with its help text, as peft's configs have. ``flags`` are extra
     command-line names (``-o``); ``cli=False`` keeps it off the command line (the CLI sets
     it another way); ``choices`` limits a string; ``comma`` reads a list as ``A,B`` on the
     command line instead of a repeated option; ``minimum`` bounds an integer on the command
-    line; ``required`` makes the option required there."""
+    line; ``required`` makes the option required there; ``pairs`` reads a mapping as
+    ``KEY=VALUE,...`` text (on the command line, and from Python too; see ``parse_pairs``)."""
     metadata = {"help": help, "flags": flags, "metavar": metavar, "cli": cli, "choices": choices, "comma": comma,
-                "minimum": minimum, "required": required}
+                "minimum": minimum, "required": required, "pairs": pairs}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -37,6 +38,9 @@ def check_types(config: Any) -> None:
 
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
+        if f.metadata.get("pairs") and getattr(config, f.name) is not None:
+            setattr(config, f.name, parse_pairs(getattr(config, f.name), f"--{f.name.replace('_', '-')}",
+                                                f.metadata.get("metavar") or "KEY=VALUE,..."))
         value, hint = getattr(config, f.name), hints[f.name]
         args = typing.get_args(hint)
         if value is None and type(None) in args:
@@ -63,6 +67,38 @@ def check_types(config: Any) -> None:
             raise NlpappError(f"--{f.name.replace('_', '-')} must be {wanted}, got {value!r}")
 
 
+def parse_pairs(value: Any, option: str, form: str = "KEY=VALUE,...") -> dict[str, str]:
+    """A mapping of text to text from ``"A=a,B=b"`` or from a mapping (a YAML or TOML file's,
+    or a dict given in Python); numbers are taken as their text (YAML reads ``0: negative``
+    with an integer key). Raises ``NlpappError`` naming ``option`` and the expected ``form``
+    for a part without ``=``, an empty side, a key given twice or a value that is not text."""
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            key, sep, item = part.partition("=")
+            if not sep or not key.strip() or not item.strip():
+                raise NlpappError(f"{option}: {part.strip()!r} is not {form.split(',')[0]}; write {option} {form}")
+            pairs.append((key.strip(), item.strip()))
+    elif isinstance(value, dict):
+        pairs = []
+        for key, item in value.items():
+            if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in (key, item)):
+                raise NlpappError(f"{option} must map text to text ({form}), got {key!r}: {item!r}")
+            if not str(key).strip() or not str(item).strip():
+                raise NlpappError(f"{option}: empty name in {key!r}: {item!r}; write {option} {form}")
+            pairs.append((str(key).strip(), str(item).strip()))
+    else:
+        raise NlpappError(f"{option} must be {form} text or a mapping, got {value!r}")
+    mapping: dict[str, str] = {}
+    for key, item in pairs:
+        if key in mapping and mapping[key] != item:
+            raise NlpappError(f"{option}: {key!r} is given twice ({mapping[key]!r} and {item!r}); give it once")
+        mapping[key] = item
+    return mapping
+
+
 def _positive(name: str, value: int | None) -> None:
     if value is not None and value < 1:
         raise NlpappError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -83,6 +119,10 @@ class EvalConfig:
                                  default_factory=list, flags=("--metric",), metavar="NAME")
     columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
     options: dict[str, Any] = setting(help="The task's own options.", default_factory=dict, cli=False)
+    label_map: dict[str, str] = setting(help="Rename the model's labels to the data's before scoring, e.g. "
+                                             "NEGATIVE=negative,POSITIVE=positive (for a classifier whose labels "
+                                             "are named otherwise).", default_factory=dict,
+                                        metavar="MODEL=DATA,...", pairs=True)
     batch_size: int = setting(8, "Inputs per model call.", minimum=1)
     bootstrap: int = setting(1000, "Resamples for the 95% intervals; 0: none.", metavar="N", minimum=0)
     bootstrap_seed: int = setting(0, "Seed of the resampling.")
@@ -214,6 +254,13 @@ class TrainResult(RunSummary):
     @property
     def scores(self) -> dict[str, Any]:
         return self.manifest.get("metrics", {})
+
+    @property
+    def verdict(self) -> dict[str, Any] | None:
+        """The adapter against the base on the held-out examples (``score``, ``base``,
+        ``adapter``, ``difference``, ``ci95``, ``p_value``, ``improved``); ``None`` when nothing
+        was held out."""
+        return self.manifest.get("verdict")
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.manifest, "output": self.output, "scores": self.scores, "run": self.run, "report": self.report}

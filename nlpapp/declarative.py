@@ -1,6 +1,6 @@
 """Declarative tasks: a YAML or TOML file that binds a task kind to a dataset, columns,
-options (prompt settings), metrics, a default model and LoRA settings, so a task variant
-is a file, not code. ``nlpapp run|train|eval NAME`` finds ``NAME.yaml`` (or ``.yml``,
+options (prompt settings), metrics, a default model, LoRA settings and a label map (the
+model's label names -> the data's), so a task variant is a file, not code. ``nlpapp run|train|eval NAME`` finds ``NAME.yaml`` (or ``.yml``,
 ``.toml``) in ``$NLPAPP_TASKS`` (folders separated by ``:``), then ``./tasks``, then the
 folders plugins register (``register_task_folders``).
 
@@ -19,7 +19,7 @@ from .errors import NlpappError
 
 TASKS_ENV = "NLPAPP_TASKS"
 SUFFIXES = (".yaml", ".yml", ".toml")
-KEYS = {"kind", "description", "data", "columns", "options", "metrics", "model", "lora"}
+KEYS = {"kind", "description", "data", "columns", "options", "metrics", "model", "lora", "label_map"}
 LORA_KEYS = {"r", "alpha", "dropout", "target_modules"}
 VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -36,6 +36,7 @@ class TaskFile:
     metrics: list[str] = field(default_factory=list)
     model: str | None = None
     lora: dict[str, Any] = field(default_factory=dict)
+    label_map: dict[str, str] = field(default_factory=dict)  # model label -> data label (nlpapp.labels)
 
     def data_path(self, split: str, datasets: Collection[str] = ()) -> str:
         """The data for ``split``: a name in ``datasets`` (the registered ones) as it is, else
@@ -123,8 +124,11 @@ def load(path: Path) -> TaskFile:
     bad_lora = sorted(set(raw.get("lora", {})) - LORA_KEYS)
     if bad_lora:
         raise NlpappError(f"task file {path}: unknown lora key {bad_lora[0]!r}; use {', '.join(sorted(LORA_KEYS))}")
+    from .labels import parse_map
+
     return TaskFile(name=path.stem, path=path, kind=str(raw["kind"]), description=str(raw.get("description", "")),
                     data={k: str(v) for k, v in raw.get("data", {}).items()},
                     columns={k: str(v) for k, v in raw.get("columns", {}).items()},
                     options=dict(raw.get("options", {})), metrics=[str(m) for m in raw.get("metrics", [])],
-                    model=raw.get("model"), lora=dict(raw.get("lora", {})))
+                    model=raw.get("model"), lora=dict(raw.get("lora", {})),
+                    label_map=parse_map(raw.get("label_map"), f"task file {path}: label_map"))

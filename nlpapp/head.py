@@ -71,7 +71,8 @@ class ModelHead:
 
     def collate(self, features: list[Features], pad_id: int) -> Batch:
         """Right-pad ``features`` into tensors: ``input_ids`` with ``pad_id``, list-valued
-        labels with ``IGNORE``; an ``attention_mask`` marks the real tokens."""
+        labels with ``IGNORE``; an ``attention_mask`` marks the real tokens. Targets
+        (``TARGET_KEYS``, a ``loss_weight`` among them) become tensors the model is not given."""
         return pad_features(features, pad_id)
 
     def target_count(self, feature: Features) -> int:
@@ -99,7 +100,8 @@ class ModelHead:
         return model(**encoded).logits.float()
 
 
-TARGET_KEYS = ("labels", "start_positions", "end_positions")
+LOSS_WEIGHT = "loss_weight"  # a feature's weight in the loss (class weights; nlpapp.training.head_init)
+TARGET_KEYS = ("labels", "start_positions", "end_positions", LOSS_WEIGHT)
 
 
 def inputs_of(batch: Batch) -> Batch:

@@ -90,7 +90,7 @@ def _loss_chart(document: dict[str, Any], path: Path) -> bool:
     if log_path is None or not log_path.is_file():
         return False
     log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    loss_curve(log, path, f"{document['task']}: {output}")
+    loss_curve(log, path, f"{document['task']}: {output}", ((document.get("verdict") or {}).get("score")))
     return True
 
 
@@ -106,6 +106,12 @@ def _identity(document: dict[str, Any]) -> list[tuple[str, str]]:
     if document.get("examples") is not None:
         items.insert(4, ("examples", str(document["examples"])))
     return items
+
+
+def _verdict(document: dict[str, Any]) -> str:
+    from .training.selection import verdict_line
+
+    return verdict_line(document["verdict"])
 
 
 def _cut(value: Any) -> str:
@@ -188,6 +194,8 @@ def _markdown(document: dict[str, Any], rows: list[dict[str, Any]], p_values: di
     lines += [f"- **{k}**: {v}" for k, v in _identity(document)]
     if document.get("error"):
         lines += ["", f"**Error**: {document['error']}"]
+    if document.get("verdict"):
+        lines += ["", f"**Verdict**: {_verdict(document)}"]
     if rows:
         systems = any(r["system"] for r in rows)
         lines += ["", "| " + ("system | " if systems else "") + "score | value | 95% interval |",
@@ -232,6 +240,8 @@ def _html(document: dict[str, Any], rows: list[dict[str, Any]], p_values: dict[s
     parts.append("</table>")
     if document.get("error"):
         parts.append(f"<p><b>Error</b>: {e(document['error'])}</p>")
+    if document.get("verdict"):
+        parts.append(f"<p><b>Verdict</b>: {e(_verdict(document))}</p>")
     if rows:
         parts.append("<h2>Scores</h2><table><tr>" + ("<th>system</th>" if systems else "")
                      + "<th>score</th><th>value</th><th>95% interval</th></tr>")

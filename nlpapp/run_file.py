@@ -48,7 +48,8 @@ def run_file(runtime: Any, config: RunFileConfig, on_batch: Callable[[int], None
         results = give_back(run(runtime, task.name, keep(source()), model=config.model, adapter=config.adapter,
                                 options=config.options, batch_size=config.batch_size, stream=stream,
                                 on_batch=on_batch))
-        record.extra = runs.model_identity(runtime.models, config.model or task.default_model, config.adapter)
+        model = config.model or runtime._adapter_base(config.adapter) or task.default_model  # what run() loaded
+        record.extra = runs.model_identity(runtime.models, model, config.adapter)
         if output is not None:
             written = write_jsonl(output, (as_row(item, out, others) for item, out, others in results))
         else:

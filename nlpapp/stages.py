@@ -164,6 +164,14 @@ class ClassificationTask(TaskKind):
         """``{label: probability}`` per text; the default asks the model's head."""
         return model.classify(texts)
 
+    def label_descriptions(self, options: Any) -> dict[str, list[str]] | None:
+        """Texts that describe each label under ``options`` (``{label: [sentence, ...]}``),
+        or ``None`` (the default) when the task has none. Training starts a new classifier
+        head from them where they cover every training label (``nlpapp.training.head_init``:
+        each label's row is imprinted from its descriptions); otherwise from the class means
+        of the training examples."""
+        return None
+
     def predict(self, model: Model, inputs: Sequence[Any], options: Any,
                 stream: StreamCallback | None = None) -> list[Any]:
         scored = self.label_scores(model, [self.text(item) for item in inputs], options)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Sequence
 
 from .errors import InputError, MissingFieldError, UnsupportedModelError
 from .model import Model, StreamCallback
+from .recipe import TrainingRecipe
 from .options import GenerationOptions, NoOptions, TaskOptions, generation_options, option  # noqa: F401 - generation_options: its old home
 from .types import GenerationParams, TaskOption
 
@@ -49,6 +50,7 @@ class TaskKind:
     notes: ClassVar[str] = ""  # plain words on how well the default model does this task
     target_fields: ClassVar[tuple[str, ...]] = ()  # what a training example adds to the input
     metrics: ClassVar[tuple[str, ...]] = ()  # registered metric names ``nlpapp eval`` uses by default
+    recipe: ClassVar[TrainingRecipe] = TrainingRecipe()  # training defaults (see ``training_recipe``)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,6 +136,11 @@ class TaskKind:
         """The head to train, given the base model's; a task that puts a new head on an
         encoder (a classifier, a tagger) answers with that head."""
         return base
+
+    def training_recipe(self, head: str) -> TrainingRecipe:
+        """The training defaults for training ``head`` (see ``TrainingRecipe``); the task's
+        ``recipe`` unless a task overrides this to differ per head."""
+        return self.recipe
 
     def label_names(self, targets: dict[str, str]) -> list[str]:
         """The label names in one example's targets, for heads that ``uses_labels``: the

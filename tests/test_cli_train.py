@@ -11,7 +11,10 @@ def test_train_run_list_show_merge_rm(cli, tiny_model, tmp_path):
                             "--text-column", "review", "--label-column", "stars", "--output", str(out),
                             "--epochs", "2", "--batch-size", "4", "--no-progress")
     assert code == 0, err
-    assert stdout.startswith(f"wrote lora adapter to {out} (4 steps; final_loss ")
+    # 8 examples: 1 held out (said on stderr) to pick the checkpoint and measure it; 7 give 1 step an epoch
+    assert "holding out 1 of 8 examples" in err
+    assert stdout.startswith(f"wrote lora adapter to {out} (2 steps; final_loss ")
+    assert stdout.splitlines()[1].startswith("adapter vs base on 1 held-out example: macro_f1 ")
     code, stdout, _ = cli("adapters", "list", "--json")
     [row] = json.loads(stdout)
     assert (row["name"], row["task"], row["kind"]) == ("topic", "text-classification", "lora")  # the new name

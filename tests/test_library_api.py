@@ -101,7 +101,9 @@ def test_train_evaluate_compare_merge_and_adapters_from_python(runtime, tiny_mod
                             for t, lab in [("good film", "good"), ("bad film", "bad")] * 4))
     trained = runtime.train(TrainConfig(task="sentiment", model=str(tiny_model("encoder")), data=[str(data)],
                                         output=str(tmp_path / "topic"), epochs=1, batch_size=4, save_every=0))
-    assert isinstance(trained, TrainResult) and trained.run and trained.scores["steps"] == 2
+    # 8 examples: 1 held out, 7 give one step of 4
+    assert isinstance(trained, TrainResult) and trained.run and trained.scores["steps"] == 1
+    assert trained.verdict["examples"] == 1 and trained.verdict["score"] == "macro_f1"
     assert runtime.run_record(trained.run)["kind"] == "train"
 
     result = runtime.evaluate(EvalConfig(task="sentiment", data=str(data), adapter=str(tmp_path / "topic"),

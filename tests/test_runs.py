@@ -71,8 +71,8 @@ def test_diff_refuses_to_subtract_scores_with_different_signatures(cli, tmp_path
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_text("text,label\ngreat,positive\nawful,negative\n")
     second.write_text("text,label\ngreat,good\nawful,bad\n")
-    for data in (first, second):
-        assert cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier", "--bootstrap", "0")[0] == 0
+    for data, mapped in ((first, ()), (second, ("--label-map", "negative=bad,positive=good"))):
+        assert cli("eval", "sentiment", "--data", str(data), "-m", "fake-classifier", "--bootstrap", "0", *mapped)[0] == 0
     a, b = (r["id"] for r in _runs(cli))
     code, out, _ = cli("runs", "diff", a, b, "--json")
     assert "signatures differ" in json.loads(out)["scores"]["accuracy"]["not_comparable"]

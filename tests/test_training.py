@@ -31,7 +31,7 @@ def gen_data(tmp_path):
 
 def config(model, data, output, **kw):
     base = dict(task="generation", model=str(model), data=[data], output=str(output), batch_size=4, epochs=2,
-                lr=1e-3, lora_dropout=0.0, save_every=0)
+                lr=1e-3, lora_dropout=0.0, save_every=0, holdout=0.0)  # held-out selection: test_selection.py
     return TrainConfig(**{**base, **kw})
 
 
@@ -143,7 +143,8 @@ def test_classifier_from_an_encoder_keeps_its_head_and_labels(runtime, tiny_mode
                                                  for _ in range(8)))
     out = tmp_path / "topic"
     cfg = TrainConfig(task="sentiment", model=str(tiny_model("encoder")), data=[str(data)], output=str(out),
-                      batch_size=4, epochs=8, lr=5e-3, save_every=0, columns={"text": "review", "label": "stars"})
+                      batch_size=4, epochs=8, lr=5e-3, save_every=0, columns={"text": "review", "label": "stars"},
+                      holdout=0.0)
     manifest = train(runtime, cfg, show_progress=False)
     assert manifest["labels"] == ["bad", "good"] and manifest["family"] == "sequence-classification"
     assert any("classifier" in k for k in load_file(out / "adapter_model.safetensors"))
@@ -202,8 +203,11 @@ def test_continued_pretraining_reports_perplexity(runtime, tiny_model, tmp_path)
     manifest = train(runtime, cfg, show_progress=False)
     evals = [json.loads(line) for line in (tmp_path / "lm" / "train-log.jsonl").read_text().splitlines()
              if json.loads(line)["kind"] == "eval"]
-    assert len(evals) == 2 and evals[1]["eval_perplexity"] < evals[0]["eval_perplexity"]
-    assert manifest["metrics"]["eval_perplexity"] == evals[-1]["eval_perplexity"]
+    # the base before the first step, then each epoch; the best (lowest) one is kept
+    assert [e["step"] for e in evals] == [0, 7, 14]
+    assert min(e["eval_perplexity"] for e in evals[1:]) < evals[0]["eval_perplexity"]
+    assert manifest["metrics"]["eval_perplexity"] == min(e["eval_perplexity"] for e in evals[1:])
+    assert manifest["verdict"]["score"] == "perplexity" and manifest["verdict"]["base"] == evals[0]["eval_perplexity"]
 
 
 def test_full_fine_tuning_writes_a_model_that_runs(runtime, tiny_model, gen_data, tmp_path):
@@ -263,7 +267,7 @@ def test_observer_hooks_see_the_whole_run(tiny_model, gen_data, tmp_path, monkey
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert events[0]["event"] == "begin" and events[0]["trainable"] > 0
     assert [e["step"] for e in events if e["event"] == "step"] == list(range(1, 9))
-    assert [e["step"] for e in events if e["event"] == "evaluate"] == [4, 8]
+    assert [e["step"] for e in events if e["event"] == "evaluate"] == [0, 4, 8]  # the base, then each epoch
     assert events[-1] == {"event": "end", "output": str(out), "steps": 8}
 
 
@@ -327,13 +331,15 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tiny_model, gen_data,
                            text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(model, gen_data, out, *args), env={**env, "SLOW_STEP_SECONDS": "0.3"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    checkpoint = tmp_path / ".killed.checkpoints" / "step-0000008"
-    deadline = time.time() + 120
+    log = tmp_path / "killed.log"  # a file, not a pipe: a full pipe would stall the run it waits for
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(_train_cmd(model, gen_data, out, *args), env={**env, "SLOW_STEP_SECONDS": "0.3"},
+                                stdout=sink, stderr=sink)
+    checkpoint = tmp_path / ".killed.checkpoints" / "step-0000008"  # after the evaluation of step 6
+    deadline = time.time() + 240  # a busy machine: startup, the base evaluation and 8 slow steps
     while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    assert checkpoint.exists(), "no checkpoint appeared"
+    assert checkpoint.exists(), log.read_text() if proc.poll() is not None else "no checkpoint appeared"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists()  # an interrupted run leaves no adapter that looks complete
@@ -343,7 +349,15 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tiny_model, gen_data,
     final = lambda p: json.loads(p.stdout)["metrics"]["final_loss"]
     assert final(resumed) == pytest.approx(final(whole), abs=1e-6)
     log = [json.loads(line) for line in (out / "train-log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == list(range(1, 25))  # no step lost or repeated
+    # 16 examples, 3 held out: 13 make 6 steps of 2 an epoch; no step lost or repeated
+    assert [r["step"] for r in log if r["kind"] == "train"] == list(range(1, 19))
+    # the held-out evaluations too: the base once, then one per epoch, as in the whole run
+    evals = lambda lines: [(r["step"], r["eval_rougeL"], round(r["eval_loss"], 5)) for r in lines
+                           if r["kind"] == "eval"]
+    whole_log = [json.loads(line) for line in (tmp_path / "whole" / "train-log.jsonl").read_text().splitlines()]
+    assert [step for step, _, _ in evals(whole_log)] == [0, 6, 12, 18]
+    assert evals(log) == evals(whole_log)
+    assert json.loads(resumed.stdout)["verdict"] == json.loads(whole.stdout)["verdict"]
 
 
 def test_resume_with_other_options_is_refused(tiny_model, gen_data, tmp_path, fake_plugin_site):
@@ -353,7 +367,7 @@ def test_resume_with_other_options_is_refused(tiny_model, gen_data, tmp_path, fa
            "SLOW_STEP_SECONDS": "0.3"}
     out = tmp_path / "run"
     proc = subprocess.Popen(_train_cmd(tiny_model("causal-lm"), gen_data, out, "--save-every", "2"), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # a full pipe would stall it
     deadline = time.time() + 120
     while not list(tmp_path.glob(".run.checkpoints/step-*")) and time.time() < deadline:
         time.sleep(0.05)
@@ -380,7 +394,9 @@ def test_two_processes_with_gloo_match_one(tiny_model, gen_data, tmp_path, fake_
     assert two.returncode == 0, two.stderr
     loss = lambda p: json.loads(p.stdout)["metrics"]["final_loss"]
     assert loss(two) == pytest.approx(loss(one), abs=1e-5)
-    assert json.loads(two.stdout)["metrics"]["steps"] == json.loads(one.stdout)["metrics"]["steps"] == 8
+    # 16 examples, 3 held out (both runs pick and measure the same checkpoint): 3 steps an epoch
+    assert json.loads(two.stdout)["metrics"]["steps"] == json.loads(one.stdout)["metrics"]["steps"] == 6
+    assert json.loads(two.stdout)["verdict"] == json.loads(one.stdout)["verdict"]
 
 
 def test_group_by_length_batches_similar_lengths_and_keeps_every_example_once(tmp_path):
@@ -394,7 +410,7 @@ def test_group_by_length_batches_similar_lengths_and_keeps_every_example_once(tm
 
     def batches(group: bool) -> list[list[int]]:
         config = TrainConfig(task="generation", model="m", data=["d"], output=str(tmp_path / "o"), batch_size=8,
-                             group_by_length=group)
+                             epochs=1, lr=1e-3, group_by_length=group)
         loop = TrainingLoop(config, torch.nn.Linear(2, 2), CausalLMHead(), 0, features, [], World(), "cpu",
                             tmp_path, tmp_path / "log.jsonl")
         return [loop._global_indices(step) for step in range(loop.steps_per_epoch)]

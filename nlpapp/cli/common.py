@@ -14,22 +14,25 @@ from ..task import TaskKind
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 
 
-def task_option_params(task: TaskKind, training: bool = False) -> list[click.Parameter]:
+def task_option_params(task: TaskKind, training: bool = False, skip: frozenset[str] = frozenset()
+                       ) -> list[click.Parameter]:
     """The task's own options (for training, those that shape the examples), from its
-    ``Options`` dataclass; their values arrive as ``opt_<name>``."""
+    ``Options`` dataclass, less those named in ``skip`` (a command's own option of the same
+    name wins); their values arrive as ``opt_<name>``."""
     from .params import options_from
 
-    return options_from(task.Options, task.Options.fields(training))
+    return options_from(task.Options, [f for f in task.Options.fields(training) if f.name not in skip])
 
 
 def pop_task_options(task: TaskKind, kw: dict[str, Any], training: bool = False,
-                     file_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                     file_options: dict[str, Any] | None = None, skip: frozenset[str] = frozenset()
+                     ) -> dict[str, Any]:
     """The options the user gave on the command line, over a task file's; checked against
     the task's ``Options`` (an unknown or ill-typed one is one line naming it)."""
     from ..options import OptionError
     from .params import given
 
-    typed = given(kw, task.Options.fields(training))
+    typed = given(kw, [f for f in task.Options.fields(training) if f.name not in skip])
     try:
         task.parse_options(typed)
     except OptionError as exc:  # said in the user's terms: the flag they typed

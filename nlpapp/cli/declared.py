@@ -53,9 +53,12 @@ def names(trainable_only: bool = False) -> list[str]:
 
 def from_file(kw: dict[str, Any], task_file: TaskFile | None, defaults: dict[str, Any]) -> None:
     """Set each ``kw`` entry the user did not give on the command line from ``defaults``
-    (values from the task file; a callable is called only when its value is used)."""
+    (values from the task file; a callable is called only when its value is used). The
+    file's ``label_map`` is a default of every command that has ``--label-map`` (eval, train)."""
     if task_file is None:
         return
+    if "label_map" in kw:
+        defaults = {**defaults, "label_map": task_file.label_map or None}
     ctx = click.get_current_context()
     for name, value in defaults.items():
         if value is not None and ctx.get_parameter_source(name) in (None, ParameterSource.DEFAULT):

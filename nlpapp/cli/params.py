@@ -76,7 +76,8 @@ def config_options(cls: type, skip: tuple[str, ...] = ()) -> list[click.Paramete
             params.append(click.Option(names, multiple=True, **common))
         else:
             choices = meta.get("choices")
-            click_type = click.Choice(choices) if choices else (str if typing.get_origin(kind) is list else kind)
+            text = typing.get_origin(kind) is list or meta.get("pairs")  # A,B or K=V,... read by the config
+            click_type = click.Choice(choices) if choices else (str if text else kind)
             unset = {} if common["required"] else {"default": None}  # click checks required only when unset
             params.append(click.Option(names, type=click_type, show_default=shown, **unset, **common))
     return params

@@ -7,6 +7,7 @@ Runs the same under ``torchrun --nproc-per-node N -m nlpapp train ...`` or
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 from pathlib import Path
@@ -18,11 +19,16 @@ from ..declarative import TaskFile
 from ..errors import NlpappError
 from ..task import TaskKind
 from ..training.config import TrainConfig
+from ..training.selection import verdict_line
 from . import declared
 from .common import DTYPES, columns_from, pop_task_options, task_option_params
 from .params import config_options, config_values
 from .render import echo_json
 from .state import state
+
+
+# a task option of the same name as a training setting (a sampling --seed) is left to the setting
+TRAIN_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
 def _params(task: TaskKind) -> list[click.Parameter]:
@@ -35,6 +41,9 @@ def _params(task: TaskKind) -> list[click.Parameter]:
         *config_options(TrainConfig),
         O(["--resume"], is_flag=True, help="Continue an interrupted run from its last checkpoint."),
         O(["--overwrite"], is_flag=True, help="Replace an existing --output."),
+        O(["--require-improvement"], is_flag=True, help="Exit 1 unless the adapter beats the base on the held-out "
+                                                          "examples (the 95% interval of the gain excludes 0); the "
+                                                          "adapter is written either way."),
         O(["--text-column"], metavar="NAME", help=f"Column holding the {task.input_fields[0]!r} input."),
         O(["--label-column", "--target-column", "target_column"], metavar="NAME",
           help=f"Column holding the target ({', '.join(task.target_fields) or '-'})."),
@@ -45,7 +54,7 @@ def _params(task: TaskKind) -> list[click.Parameter]:
                "on a GPU with bfloat16 the forward pass already runs under bfloat16 autocast."),
         O(["--no-progress"], is_flag=True, help="No progress bar."),
         O(["--json", "as_json"], is_flag=True, help="Print the adapter's manifest, run id and scores as JSON."),
-    ] + task_option_params(task, training=True)
+    ] + task_option_params(task, skip=TRAIN_SETTINGS)  # decoding too: the held-out evaluation generates with them
 
 
 def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
@@ -59,22 +68,32 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     if kw["dtype"] not in ("auto", "float32"):
         raise NlpappError(f"--dtype {kw['dtype']}: training keeps its weights in float32 (on a GPU with bfloat16 "
                           "the forward pass already runs in bfloat16 autocast); use --dtype auto or float32")
-    options = pop_task_options(task, kw, training=True, file_options=declared.file_options(task_file, training=True))
+    options = pop_task_options(task, kw, file_options=declared.file_options(task_file), skip=TRAIN_SETTINGS)
     given = config_values(TrainConfig, kw)
     given["data"] = [*given.get("data", []), *kw["more_data"]]
     settings = {"data": [], **_config_file(kw["config_file"]), **{k: v for k, v in given.items() if v != []}}
     config = TrainConfig(**{"model": task.default_model, **settings, "task": task.name, "options": options,
                             "columns": columns_from(task, task_file, kw)})
+    if kw["require_improvement"] and not config.eval_data and config.holdout == 0:
+        raise NlpappError("--require-improvement needs held-out examples: pass --eval-data or keep --holdout above 0")
     runtime = state().runtime(device=kw["device"], dtype="float32")
     result = runtime.train(config, resume=kw["resume"], overwrite=kw["overwrite"], progress=not kw["no_progress"])
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process reports
         return
     if kw["as_json"]:
-        return echo_json(result.as_dict())
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in result.scores.items() if isinstance(v, float))
-    click.echo(f"wrote {result.manifest['kind']} adapter to {config.output} ({result.scores['steps']} steps; {shown})")
-    if result.report:
-        click.echo(f"report: {result.report}")
+        echo_json(result.as_dict())
+    else:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in result.scores.items() if isinstance(v, float))
+        click.echo(f"wrote {result.manifest['kind']} adapter to {config.output} ({result.scores['steps']} steps; "
+                   f"{shown})")
+        if result.verdict:
+            click.echo(verdict_line(result.verdict))
+        if result.report:
+            click.echo(f"report: {result.report}")
+    if kw["require_improvement"] and not (result.verdict and result.verdict["improved"]):
+        raise NlpappError("--require-improvement: the adapter is not measurably better than the base on the "
+                          "held-out examples" if result.verdict else
+                          "--require-improvement needs held-out examples scored by a task metric; this run had none")
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -82,7 +101,6 @@ def _config_file(path: str | None) -> dict[str, Any]:
     know): TrainConfig field names, checked with a did-you-mean."""
     if path is None:
         return {}
-    import dataclasses
 
     from .. import declarative
 
@@ -109,6 +127,8 @@ def _typed(path: str, key: str, value: Any) -> Any:
         value = [value] if isinstance(value, str) else value
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
+    elif typing.get_origin(kind) is dict and isinstance(value, (dict, str)):
+        return value  # a mapping (label_map): TrainConfig parses and checks it
     elif kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             return float(value)

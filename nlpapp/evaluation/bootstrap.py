@@ -44,3 +44,15 @@ def paired_p_values(resample_a: Resample, resample_b: Resample, n: int, rounds: 
             if (a[name] - b[name]) * sign <= 0:
                 flips[name] += 1
     return {name: (count + 1) / (rounds + 1) for name, count in flips.items()}
+
+
+def paired_difference(resample_a: Resample, resample_b: Resample, name: str, n: int, rounds: int = 1000,
+                      seed: int = 0, level: float = 0.95) -> tuple[float, tuple[float, float]]:
+    """Score ``name`` of system a minus that of system b on the same ``n`` examples, and
+    the percentile interval of that difference over paired resamples (both systems scored
+    on the same resampled examples)."""
+    full = range(n)
+    observed = resample_a(full)[name] - resample_b(full)[name]
+    draws = sorted(resample_a(indices)[name] - resample_b(indices)[name] for indices in samples(n, rounds, seed))
+    low_q, high_q = (1 - level) / 2, 1 - (1 - level) / 2
+    return observed, (draws[int(low_q * (len(draws) - 1))], draws[int(high_q * (len(draws) - 1))])

@@ -31,10 +31,20 @@ class LabelledSource:
     limit: int | None = None  # the first N examples only
 
     def __post_init__(self) -> None:
+        from .. import labels
+
         if not self.task.target_fields:
             raise NlpappError(f"task {self.task.name!r} has no reference field to evaluate against")
         self._buffered = list(itertools.islice(self._open(), self.limit)) if self.spec == "-" else None
-        self.count = datasets.validate(self.records(), datasets.check_labelled(self.task), self._name())
+        self.labels: set[str] = set()  # the label names of the references, for a task with labelled heads
+        check = datasets.check_labelled(self.task)
+        if labels.is_label_task(self.runtime, self.task):
+            def check_and_collect(record: dict[str, Any], where: str) -> None:
+                check(record, where)
+                self.labels |= labels.data_labels(self.task, self.task.references(record, where))
+            self.count = datasets.validate(self.records(), check_and_collect, self._name())
+        else:
+            self.count = datasets.validate(self.records(), check, self._name())
 
     def _name(self) -> str:
         return "stdin" if self.spec == "-" else self.spec
@@ -70,15 +80,19 @@ INPUT_SHOWN_CHARS = 200  # of each example's main input kept beside its predicti
 
 
 def predict(runtime: Any, task: TaskKind, data: LabelledSource, model: str | None, adapter: str | None,
-            options: dict[str, Any], batch_size: int, label: str = "", base_of: str | None = None
+            options: dict[str, Any], batch_size: int, label: str = "", base_of: str | None = None,
+            label_map: dict[str, str] | None = None
             ) -> tuple[list[str], list[list[str]], list[dict[str, Any]], float]:
-    """Stream the examples through the task; return prediction texts, references, each
-    example's other columns (see ``LabelledSource.used_columns``) and seconds."""
+    """Stream the examples through the task; return prediction texts (a model's labels
+    renamed by ``label_map``), references, each example's other columns (see
+    ``LabelledSource.used_columns``) and seconds."""
     from tqdm import tqdm
 
+    from .. import labels
     from ..api import run
     from ..runtime.records import other_columns
 
+    label_map = label_map or {}
     references: list[list[str]] = []
     others: list[dict[str, Any]] = []
     used = data.used_columns()
@@ -94,19 +108,34 @@ def predict(runtime: Any, task: TaskKind, data: LabelledSource, model: str | Non
 
     started = time.perf_counter()
     with tqdm(total=data.count, unit="example", file=sys.stderr, disable=None, desc=label or task.name) as bar:
-        predictions = [task.prediction_text(o) for _, o in run(
+        predictions = [labels.rename(task, task.prediction_text(o), label_map) for _, o in run(
             runtime, task.name, records(), model=model, adapter=adapter, options=options, batch_size=batch_size,
             base_of=base_of,
             on_batch=bar.update)]
     return predictions, references, others, time.perf_counter() - started
 
 
+def check_labels(runtime: Any, task: TaskKind, data: LabelledSource, model: str | None, adapter: str | None,
+                 label_map: dict[str, str] | None, base_of: str | None = None) -> None:
+    """Before predicting: a model whose head predicts named labels against the data's labels
+    (``nlpapp.labels.check``: ``NlpappError`` when they cannot match, a warning for data
+    labels it never predicts). Loads the model, which stays cached for the predictions."""
+    from .. import labels
+
+    if not data.labels:
+        return
+    loaded = runtime.model_for(task, model, adapter, base_of)
+    if named := labels.model_labels(runtime, loaded):
+        labels.check(named, data.labels, label_map or {}, loaded.name)
+
+
 def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None = None, adapter: str | None = None,
              metrics: list[str] | None = None, columns: dict[str, str] | None = None,
              options: dict[str, Any] | None = None, batch_size: int = 8, rounds: int = 1000,
-             seed: int = 0, limit: int | None = None) -> dict[str, Any]:
+             seed: int = 0, limit: int | None = None, label_map: dict[str, str] | None = None) -> dict[str, Any]:
     """``limit``: the first N examples only. Each prediction carries its example's other
-    columns (an ``id``, say), renamed ``input_<name>`` where a name is taken."""
+    columns (an ``id``, say), renamed ``input_<name>`` where a name is taken. ``label_map``
+    renames the model's labels to the data's (model label -> data label) before scoring."""
     from ..runtime.records import with_columns
 
     task = runtime.task(task_name)
@@ -117,10 +146,12 @@ def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None 
         return perplexity_report(runtime, task, data_path, model, adapter, limit)
     _check_metrics(runtime, names)
     data = LabelledSource(runtime, task, data_path, columns or {}, limit)
+    check_labels(runtime, task, data, model, adapter, label_map)
     predictions, references, others, seconds = predict(runtime, task, data, model, adapter, options or {},
-                                                       batch_size)
+                                                       batch_size, label_map=label_map)
     scores, _ = score(runtime, names, predictions, references, rounds, seed)
-    report = {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
+    model = model or runtime._adapter_base(adapter) or task.default_model  # the model that ran
+    report = {"task": task.name, "data": data_path, "model": model, "adapter": adapter,
               "examples": len(predictions), "seconds": seconds, "bootstrap_rounds": rounds, "scores": scores,
               "predictions": [with_columns(o, {"prediction": p, "references": r})
                               for p, r, o in zip(predictions, references, others)]}
@@ -134,8 +165,14 @@ def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None 
 def compare(runtime: Any, task_name: str, data_path: str, systems: list[str], *, model: str | None = None,
             metrics: list[str] | None = None, columns: dict[str, str] | None = None,
             options: dict[str, Any] | None = None, batch_size: int = 8, rounds: int = 1000,
-            seed: int = 0, limit: int | None = None) -> dict[str, Any]:
-    """Two systems, each ``base`` (the model without adapter), an adapter, or a model spec."""
+            seed: int = 0, limit: int | None = None, label_map: dict[str, str] | None = None) -> dict[str, Any]:
+    """Two systems, each ``base`` (the model without adapter), an adapter, or a model spec.
+    An adapter runs with the task options it was trained with as defaults under
+    ``options``; a system without an adapter beside one gets the same (the first adapter's),
+    so both decode alike. ``label_map`` renames either system's labels to the data's (names
+    a system's model does not have are ignored)."""
+    from ..runtime.adapters import with_saved_options
+
     if len(systems) != 2:
         raise NlpappError("--compare takes two systems, e.g. --compare base,adapters/headlines")
     task = runtime.task(task_name)
@@ -145,11 +182,15 @@ def compare(runtime: Any, task_name: str, data_path: str, systems: list[str], *,
     reports, resamplers = [], []
     resolved = [_system(system, model) for system in systems]
     trained = [adapter for _, adapter in resolved if adapter is not None]
-    for system, (spec, adapter) in zip(systems, resolved):
-        # "base" beside an adapter is that adapter's base model, as training started from it
-        base_of = trained[0] if system == "base" and trained else None
-        predictions, references, _, seconds = predict(runtime, task, data, spec, adapter, options or {}, batch_size,
-                                                      label=system, base_of=base_of)
+    # "base" beside an adapter is that adapter's base model, as training started from it
+    base_ofs = [trained[0] if system == "base" and trained else None for system in systems]
+    for (spec, adapter), base_of in zip(resolved, base_ofs):  # both, before either predicts
+        check_labels(runtime, task, data, spec, adapter, label_map, base_of)
+    for system, (spec, adapter), base_of in zip(systems, resolved, base_ofs):
+        # a system without an adapter decodes as the adapter beside it does (its saved options), for a fair match
+        chosen = with_saved_options(trained[0], task, options) if adapter is None and trained else options or {}
+        predictions, references, _, seconds = predict(runtime, task, data, spec, adapter, chosen, batch_size,
+                                                      label=system, base_of=base_of, label_map=label_map)
         scores, resample = score(runtime, names, predictions, references, rounds, seed)
         reports.append({"system": system, "scores": scores, "seconds": seconds})
         resamplers.append(resample)
@@ -196,8 +237,8 @@ def perplexity_report(runtime: Any, task: TaskKind, data_path: str, model: str |
     total, count = loss_totals(loaded.trainable_module(), blocks, runtime.registries.heads.get(Head.CAUSAL_LM),
                                loaded.tokenizer.pad_token_id,
                                loaded.device, batch_size=4)
-    return {"task": task.name, "data": data_path, "model": model or task.default_model, "adapter": adapter,
-            "examples": len(blocks), "seconds": time.perf_counter() - started, "bootstrap_rounds": 0,
+    return {"task": task.name, "data": data_path, "model": model or runtime._adapter_base(adapter) or task.default_model,
+            "adapter": adapter, "examples": len(blocks), "seconds": time.perf_counter() - started, "bootstrap_rounds": 0,
             "scores": {"perplexity": {"value": math.exp(total / count), "ci95": None, "metric": "perplexity",
                                       "signature": f"perplexity:block={block}|tokens={count}|base=e",
                                       "higher_is_better": False}}}

@@ -86,6 +86,46 @@ def head_of(manifest: dict[str, Any]) -> str:
     return head
 
 
+_warned_options: set[str] = set()  # adapters whose dropped options were reported (once per process)
+
+
+def with_saved_options(adapter: str, task: Any, given: Any) -> Any:
+    """The task options for using ``adapter``: the options it was trained and evaluated with
+    (the manifest's ``"options"``) as defaults, under the ``given`` mapping (what it names
+    wins, even a value equal to the task's default). A ``TaskOptions`` instance is complete
+    and is returned as it is; so is ``given`` for a manifest without options. Saved options
+    the task does not take now (unknown, or a value it refuses: an older plugin's) are left
+    out, with one warning line per adapter and process. Raises ``NlpappError`` only for an
+    adapter that cannot be found or read."""
+    from ..options import OptionError, TaskOptions
+
+    if isinstance(given, TaskOptions):
+        return given
+    folder = resolve(adapter)
+    saved = read_manifest(folder).get("options") or {}
+    given = {str(k).replace("-", "_"): v for k, v in (given or {}).items()}
+    if not isinstance(saved, dict) or not saved:
+        return given
+    known = {f.name for f in task.Options.fields()}
+    kept, dropped = {}, []
+    for name, value in saved.items():
+        try:
+            if name not in known:
+                raise OptionError(name, "is unknown")
+            task.Options.parse({name: value})
+        except OptionError as exc:
+            dropped.append(name if name not in known else f"{name} ({exc.problem})")
+            continue
+        kept[name] = value
+    if dropped and str(folder.resolve()) not in _warned_options:
+        _warned_options.add(str(folder.resolve()))
+        from .. import log
+
+        log.warn(f"adapter {adapter} was trained with option{'s' * (len(dropped) > 1)} that task {task.name!r} "
+                 f"does not take now, left out: {', '.join(dropped)}")
+    return {**kept, **given}
+
+
 def check_base(manifest: dict[str, Any], fingerprint: str, base_spec: str) -> None:
     expected = manifest["base_model"]["fingerprint"]
     if expected != fingerprint:

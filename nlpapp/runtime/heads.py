@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from ..head import IGNORE, Batch, Features, Head, ModelHead, inputs_of
+from ..head import IGNORE, LOSS_WEIGHT, Batch, Features, Head, ModelHead, inputs_of
 from . import hf
 
 if TYPE_CHECKING:
@@ -67,6 +67,21 @@ class SequenceClassificationHead(ModelHead):
     peft_task_type = "SEQ_CLS"
     uses_labels = True
     new_modules = ("classifier", "score")  # BERT-style and decoder-style names of the new layer
+
+    def loss_sum(self, model: Any, batch: Batch) -> Any:
+        """``sum_i w_i * CE_i`` over the ``[batch]`` sequences, ``w_i`` the feature's
+        ``loss_weight`` (1 without one). The loop divides by the feature count
+        (``target_count`` stays 1 per feature), not by ``sum_i w_i`` as torch's
+        ``cross_entropy(weight=..., reduction="mean")`` does: with class weights that average
+        1 over the training set (``head_init.balance_classes``), that is an unbiased estimate
+        of the class-balanced mean loss, and it splits across micro-batches and processes
+        exactly as the unweighted sum does."""
+        import torch.nn.functional as F
+
+        losses = F.cross_entropy(model(**inputs_of(batch)).logits.float(), batch["labels"], ignore_index=IGNORE,
+                                 reduction="none")
+        weights = batch.get(LOSS_WEIGHT)
+        return (losses * weights.to(losses.dtype)).sum() if weights is not None else losses.sum()
 
 
 class ExtractiveQAHead(ModelHead):

@@ -102,7 +102,7 @@ class TaskConformance:
         data.write_text("".join(json.dumps(r) + "\n" for r in self.examples * 2))
         config = TrainConfig(task=self.task, model=str(tiny_model(self.tiny_family)), data=[str(data)],
                              output=str(folder / "adapter"), epochs=1, batch_size=2, save_every=0,
-                             max_length=128, options=self.options)
+                             max_length=128, options=self.options, holdout=0.0)  # the step, not the selection
         return train(runtime, config, show_progress=False)
 
     def test_a_training_step_runs(self, runtime, tiny_model, tmp_path):

@@ -10,8 +10,12 @@ from typing import Any
 
 from ..configs import check_types, setting
 from ..errors import NlpappError
+from ..recipe import TrainingRecipe
 
 OBJECTIVES = ("task", "lm")
+# the fields a TrainingRecipe fills when they are unset (epochs is scaled to the data)
+RECIPE_FIELDS = ("lr", "head_lr", "batch_size", "max_length", "lora_r", "lora_alpha", "select_by", "patience")
+# target_modules is filled too, but stays None (the architecture's preset) when the recipe has none
 
 
 @dataclass
@@ -27,25 +31,41 @@ class TrainConfig:
                               default_factory=list)
     output: str = setting("", "Folder for the adapter (or the model, with --full).", flags=("-o",), metavar="DIR",
                           required=True)
-    eval_data: list[str] = setting(help="Held-out data, evaluated after each epoch.", default_factory=list,
-                                   metavar="FILE")
+    eval_data: list[str] = setting(help="Held-out data: evaluated before training and after each epoch, it picks "
+                                        "the best checkpoint and gives the verdict [default: a seeded --holdout share "
+                                        "of --data].", default_factory=list, metavar="FILE")
+    holdout: float = setting(0.1, "Without --eval-data, the share of the training examples (lm: the last blocks "
+                                  "of text) held out for model selection and the verdict (at least 8, or a fifth of "
+                                  "small data; at most 500); 0: none.")
+    select_by: str | None = setting(None, "The held-out score that picks the best checkpoint, e.g. rougeL, macro_f1, "
+                                          "chrf, f1, perplexity [default: the task's].", metavar="SCORE")
+    patience: int | None = setting(None, "Stop after this many held-out evaluations without improvement; 0: never "
+                                         "stop early [default: the task's recipe].", metavar="N")
     objective: str = setting("task", "task: the task's examples; lm: continued pre-training on raw text.",
                              choices=OBJECTIVES)
-    epochs: int = setting(3, "Passes over the training data.")
+    epochs: int | None = setting(None, "Passes over the training data [default: the task's recipe, lengthened on "
+                                       "small data to its minimum steps].", metavar="N")
     max_steps: int | None = setting(None, "Stop after this many optimizer steps.", metavar="N")
-    batch_size: int = setting(8, "Examples per process per micro-batch.")
+    batch_size: int | None = setting(None, "Examples per process per micro-batch [default: the task's recipe].",
+                                     metavar="N")
     grad_accum: int = setting(1, "Micro-batches per optimizer step.")
-    lr: float = setting(2e-4, "Peak learning rate.")
+    lr: float | None = setting(None, "Peak learning rate of the LoRA weights (every weight with --full) "
+                                     "[default: the task's recipe].", metavar="LR")
+    head_lr: float | None = setting(None, "Peak learning rate of a new head's layers (a classifier put on an "
+                                          "encoder) [default: the task's recipe].", metavar="LR")
     warmup_ratio: float = setting(0.06, "Share of the steps with a linear learning-rate warm-up.")
     weight_decay: float = setting(0.0, "AdamW weight decay.")
     max_grad_norm: float = setting(1.0, "Gradient clipping norm; 0 turns it off.")
     full: bool = setting(False, "Train every weight instead of a LoRA adapter.")
-    lora_r: int = setting(8, "LoRA rank.")
-    lora_alpha: int = setting(16, "LoRA scaling (alpha / r multiplies the update).")
+    lora_r: int | None = setting(None, "LoRA rank [default: the task's recipe].", metavar="R")
+    lora_alpha: int | None = setting(None, "LoRA scaling (alpha / r multiplies the update) [default: the task's "
+                                           "recipe].", metavar="ALPHA")
     lora_dropout: float = setting(0.05, "Dropout on the LoRA input.")
-    target_modules: list[str] | None = setting(None, "Modules LoRA adapts, comma-separated [default: the "
-                                                     "architecture's preset].", metavar="A,B", comma=True)
-    max_length: int = setting(512, "Most tokens per example (block size for lm).")
+    target_modules: list[str] | None = setting(None, "Modules LoRA adapts, comma-separated, or all-linear "
+                                                     "(peft's: every linear layer) [default: the task's recipe, else "
+                                                     "the architecture's preset].", metavar="A,B", comma=True)
+    max_length: int | None = setting(None, "Most tokens per example (block size for lm) [default: the task's "
+                                           "recipe].", metavar="N")
     seed: int = setting(0, "Seed of the data order and of new weights.")
     save_every: int = setting(50, "Optimizer steps between checkpoints; 0: none.")
     gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
@@ -53,21 +73,30 @@ class TrainConfig:
     options: dict[str, Any] = setting(help="The task's own options (prompts, languages).", default_factory=dict,
                                       cli=False)
     columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
+    label_map: dict[str, str] = setting(help="For a base whose classification head is already trained: its labels "
+                                             "-> the data's, e.g. NEGATIVE=negative,POSITIVE=positive; the head is "
+                                             "kept and fine-tuned under the data's names.", default_factory=dict,
+                                        metavar="MODEL=DATA,...", pairs=True)
 
     def __post_init__(self) -> None:
         check_types(self)
+        unset_or = lambda value, ok: value is None or ok(value)  # noqa: E731 - None: the recipe's value
         checks = [
             (self.objective in OBJECTIVES, "objective", f"one of {', '.join(OBJECTIVES)}"),
-            (self.epochs >= 1, "epochs", "at least 1"),
+            (unset_or(self.epochs, lambda v: v >= 1), "epochs", "at least 1"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps", "at least 1"),
-            (self.batch_size >= 1, "batch_size", "at least 1"),
+            (unset_or(self.batch_size, lambda v: v >= 1), "batch_size", "at least 1"),
             (self.grad_accum >= 1, "grad_accum", "at least 1"),
-            (self.lr > 0, "lr", "positive"),
+            (unset_or(self.lr, lambda v: v > 0), "lr", "positive"),
+            (unset_or(self.head_lr, lambda v: v > 0), "head_lr", "positive"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
             (self.max_grad_norm >= 0, "max_grad_norm", ">= 0"),
-            (self.lora_r >= 1, "lora_r", "at least 1"),
+            (unset_or(self.lora_r, lambda v: v >= 1), "lora_r", "at least 1"),
+            (unset_or(self.lora_alpha, lambda v: v >= 1), "lora_alpha", "at least 1"),
             (0 <= self.lora_dropout < 1, "lora_dropout", "in [0, 1)"),
-            (self.max_length >= 8, "max_length", "at least 8"),
+            (unset_or(self.max_length, lambda v: v >= 8), "max_length", "at least 8"),
+            (0 <= self.holdout < 1, "holdout", "in [0, 1)"),
+            (unset_or(self.patience, lambda v: v >= 0), "patience", ">= 0"),
             (self.save_every >= 0, "save_every", ">= 0"),
             (bool(self.data), "data", "at least one file"),
             (bool(self.output), "output", "a folder to write the adapter to"),
@@ -75,6 +104,17 @@ class TrainConfig:
         for ok, name, rule in checks:
             if not ok:
                 raise NlpappError(f"--{name.replace('_', '-')} must be {rule}, got {getattr(self, name)!r}")
+
+    def with_recipe(self, recipe: TrainingRecipe) -> "TrainConfig":
+        """This config with its unset fields (``None``) taken from ``recipe``, except
+        ``epochs``, which the trainer scales to the data (``TrainingRecipe.epochs_for``). An
+        unset ``head_lr`` is the recipe's, but never below the effective ``lr``."""
+        filled = {name: getattr(recipe, name) for name in RECIPE_FIELDS if getattr(self, name) is None}
+        if self.target_modules is None and recipe.target_modules is not None:
+            filled["target_modules"] = list(recipe.target_modules)
+        if self.head_lr is None:
+            filled["head_lr"] = max(recipe.head_lr, filled.get("lr", self.lr))
+        return dataclasses.replace(self, **filled)
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the training result (not where it is written)."""

@@ -21,6 +21,7 @@ from ..head import ModelHead, pad_features
 from ..runtime.heads import accepts_logits_to_keep, causal_loss_sum  # noqa: F401 - re-exported for tests and bench
 from .config import TrainConfig
 from .distributed import World
+from .selection import Evaluation, improved
 
 CHECKPOINT_PREFIX = "step-"
 
@@ -31,6 +32,9 @@ class LoopResult:
     final_loss: float  # mean loss of the last logged step
     eval: dict[str, float] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
+    base: Evaluation | None = None  # the held-out evaluation before the first step
+    best: Evaluation | None = None  # the best one after it: the weights the run ends with
+    stopped_early: bool = False  # ``patience`` evaluations passed without improvement
 
 
 def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
@@ -65,13 +69,21 @@ class TrainingLoop:
                  train: list[dict[str, Any]], evaluation: list[dict[str, Any]], world: World,
                  device: str, checkpoints: Path, log_path: Path,
                  on_step: Callable[[dict[str, Any]], None] = lambda m: None,
-                 on_evaluate: Callable[[dict[str, Any]], None] = lambda m: None):
+                 on_evaluate: Callable[[dict[str, Any]], None] = lambda m: None, scorer: Any = None):
+        """``scorer`` (``selection.TaskScorer`` or ``PerplexityScorer``) evaluates held-out
+        examples before the first step and after each epoch; the best evaluation's weights
+        are restored at the end, and ``config.patience`` evaluations without improvement
+        stop the run early."""
         import torch
 
         self.config, self.model, self.head, self.pad_id = config, model, head, pad_id
         self.train, self.evaluation, self.world, self.device = train, evaluation, world, device
         self.checkpoints, self.log_path = checkpoints, log_path
-        self.on_step, self.on_evaluate = on_step, on_evaluate
+        self.on_step, self.on_evaluate, self.scorer = on_step, on_evaluate, scorer
+        self.base: Evaluation | None = None
+        self.best: Evaluation | None = None
+        self.best_weights: dict[str, Any] = {}  # a CPU copy of the trainable weights at ``best``
+        self.since_best = 0  # evaluations since the best one
         self.global_batch = config.batch_size * config.grad_accum * world.size
         if len(train) < self.global_batch:
             raise NlpappError(f"the training data gives {len(train)} examples, fewer than one global batch of "
@@ -80,9 +92,14 @@ class TrainingLoop:
         total = self.steps_per_epoch * config.epochs
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
         self.trainable = [p for p in model.parameters() if p.requires_grad]
+        # a new head starts from nothing and takes larger steps than a low-rank update
+        new = [p for n, p in model.named_parameters() if p.requires_grad and _in_new_module(n, head)]
+        rest = [p for n, p in model.named_parameters() if p.requires_grad and not _in_new_module(n, head)]
+        groups = [g for g in ({"params": rest, "lr": config.lr}, {"params": new, "lr": config.head_lr or config.lr})
+                  if g["params"]]
         # fused: one kernel over all tensors; on CPU its step is ~4x faster than the default,
         # which shows in full fine-tuning (torch >= 2.4 has it for CPU and CUDA)
-        self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay, fused=True)
         warmup = int(self.total_steps * config.warmup_ratio)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup
@@ -129,7 +146,15 @@ class TrainingLoop:
             torch.manual_seed(self.config.seed)
             random.seed(self.config.seed)
         log = self._read_log() if resume else []
+        if self.scorer is not None and self.base is None:  # the model as training starts from it
+            losses = self.evaluate() if self.evaluation else {}
+            self.base = self.scorer.evaluate(0)
+            self._write_json(self.checkpoints / "base-evaluation.json", self.base.as_dict())
+            log.append(self._eval_record(self.base, losses))
+            self._append_log(log[-1])
+            self.on_evaluate(log[-1])
         self.model.train()
+        stopped_early = False
         while self.step < self.total_steps:
             record = self.train_step()
             log.append(record)
@@ -140,16 +165,46 @@ class TrainingLoop:
                                      tok_s=f"{record['tokens_per_s']:.0f}")
             self.on_step(record)
             if self.step % self.steps_per_epoch == 0 or self.step == self.total_steps:
-                if self.evaluation:
-                    metrics = {"kind": "eval", "step": self.step, **self.evaluate()}
+                if self.evaluation or self.scorer is not None:
+                    metrics = self._evaluate_now()
                     log.append(metrics)
                     self._append_log(metrics)
                     self.on_evaluate(metrics)
+                    stopped_early = bool(self.config.patience) and self.since_best >= self.config.patience
             if self.config.save_every and self.step % self.config.save_every == 0 and self.step < self.total_steps:
                 self._save_checkpoint()
+            if stopped_early:
+                break
+        if self.best is not None:  # the run ends with the best held-out weights
+            self._restore(self.best_weights)
         last = next((r["loss"] for r in reversed(log) if r["kind"] == "train"), float("nan"))
         evals = [r for r in log if r["kind"] == "eval"]
-        return LoopResult(self.step, last, evals[-1] if evals else {}, log)
+        chosen = next((r for r in evals if self.best is not None and r["step"] == self.best.step), None)
+        return LoopResult(self.step, last, chosen or (evals[-1] if evals else {}), log, self.base, self.best,
+                          stopped_early)
+
+    def _evaluate_now(self) -> dict[str, Any]:
+        """The held-out loss, and with a scorer its scores; a better score is kept as best."""
+        losses = self.evaluate() if self.evaluation else {}
+        if self.scorer is None:
+            return {"kind": "eval", "step": self.step, **losses}
+        result = self.scorer.evaluate(self.step)
+        if "eval_loss" in losses:  # breaks ties between equal scores
+            result.scores.setdefault("loss", losses["eval_loss"])
+        # the main process decides for all: ranks decoding on their own could differ in a
+        # token (non-deterministic GPU kernels) and then stop at different steps
+        if self._from_main(float(improved(self.scorer, self.best, result))):
+            self.best, self.since_best = result, 0
+            self.best_weights = {n: p.detach().cpu().clone() for n, p in self.model.named_parameters()
+                                 if p.requires_grad}
+            self._save_best()
+        else:
+            self.since_best += 1
+        return self._eval_record(result, losses)
+
+    def _eval_record(self, result: Evaluation, losses: dict[str, float]) -> dict[str, Any]:
+        return {"kind": "eval", "step": result.step, **{f"eval_{k}": v for k, v in result.scores.items()}, **losses,
+                "improved": self.best is not None and self.best.step == result.step}
 
     def train_step(self) -> dict[str, Any]:
         """One optimizer step on the next global batch; returns its log record."""
@@ -209,6 +264,10 @@ class TrainingLoop:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def _from_main(self, value: float) -> float:
+        """The main process's ``value``, on every process."""
+        return value if self.world.size == 1 else self._all_reduce(value if self.world.is_main else 0.0)
+
     def _all_reduce(self, value: float) -> float:
         if self.world.size == 1:
             return value
@@ -237,11 +296,13 @@ class TrainingLoop:
                             "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
                            scratch / "state.pt")
                 (scratch / "checkpoint.json").write_text(json.dumps(
-                    {"step": self.step, "config": self.config.fingerprint()}))
+                    {"step": self.step, "config": self.config.fingerprint(),
+                     "best_step": self.best.step if self.best else None, "since_best": self.since_best}))
             for old in sorted(self.checkpoints.glob(f"{CHECKPOINT_PREFIX}*"))[:-2]:  # keep the last two
                 import shutil
 
                 shutil.rmtree(old, ignore_errors=True)
+            self._prune_best()
         from .distributed import barrier
 
         barrier(self.world)
@@ -261,17 +322,66 @@ class TrainingLoop:
         if meta["config"] != self.config.fingerprint():
             raise NlpappError(f"--resume: the checkpoint in {latest} was made with other training options; "
                               "resume with the same options, or start again with --overwrite")
-        weights = load_file(latest / "trainable.safetensors")
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in weights.items():
-                params[name].copy_(value)
+        self._restore(load_file(latest / "trainable.safetensors"))
         state = torch.load(latest / "state.pt", weights_only=False)  # written by this loop, not user input
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         self.step = meta["step"]
+        base = self.checkpoints / "base-evaluation.json"
+        if self.scorer is not None:  # never measured again: the weights are no longer the base's
+            if not base.is_file():
+                raise NlpappError(f"--resume: {base} is missing, so the base cannot be compared any more; start "
+                                  "again with --overwrite")
+            self.base = Evaluation.from_dict(json.loads(base.read_text()))
+        if self.scorer is not None and meta.get("best_step") is not None:  # the best as of the checkpoint
+            folder = self._best_folder(meta["best_step"])
+            self.best = Evaluation.from_dict(json.loads((folder / "evaluation.json").read_text()))
+            self.best_weights = load_file(folder / "trainable.safetensors")
+            self.since_best = meta["since_best"]
+
+    def _best_folder(self, step: int) -> Path:
+        return self.checkpoints / f"best-{CHECKPOINT_PREFIX}{step:07d}"
+
+    def _save_best(self) -> None:
+        """The best weights and evaluation on disk, so a resumed run knows them."""
+        from safetensors.torch import save_file
+
+        from ..runtime.atomic import atomic_folder
+
+        if self.world.is_main and self.config.save_every:  # without checkpoints there is no resume to serve
+            with atomic_folder(self._best_folder(self.best.step), replace=True) as scratch:
+                save_file({n: w.contiguous() for n, w in self.best_weights.items()}, scratch / "trainable.safetensors")
+                (scratch / "evaluation.json").write_text(json.dumps(self.best.as_dict()))
+            self._prune_best()
+
+    def _prune_best(self) -> None:
+        """Keep the best folder of now and the one the latest checkpoint names."""
+        import shutil
+
+        latest = self.latest_checkpoint()
+        keep = {self._best_folder(self.best.step).name} if self.best else set()
+        if latest is not None:
+            named = json.loads((latest / "checkpoint.json").read_text()).get("best_step")
+            if named is not None:
+                keep.add(self._best_folder(named).name)
+        for folder in self.checkpoints.glob(f"best-{CHECKPOINT_PREFIX}*"):
+            if folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _restore(self, weights: dict[str, Any]) -> None:
+        import torch
+
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in weights.items():
+                params[name].copy_(value)
+
+    def _write_json(self, path: Path, data: Any) -> None:
+        if self.world.is_main:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data))
 
     def _read_log(self) -> list[dict[str, Any]]:
         """The log up to the checkpoint; later lines (from the interrupted run) are dropped."""
@@ -282,3 +392,10 @@ class TrainingLoop:
         if self.world.is_main:
             self.log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         return kept
+
+
+def _in_new_module(name: str, head: ModelHead) -> bool:
+    """Whether parameter ``name`` belongs to one of the head's new layers (peft keeps them as
+    ``...classifier.modules_to_save.default.weight``; a full model as ``classifier.weight``)."""
+    parts = name.split(".")
+    return any(module in parts for module in head.new_modules)

@@ -3,6 +3,7 @@ an adapter folder with its manifest, written whole or not at all."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -12,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, NlpappError
-from ..hookcall import notify
-from ..task import TaskKind, TrainingContext
 from ..head import Head, ModelHead
-from ..types import LoadOptions
+from ..hookcall import notify
+from ..labels import base_labels
+from ..log import info
+from ..recipe import LANGUAGE_MODELLING
 from ..runtime import adapters
+from ..task import TaskKind, TrainingContext
+from ..types import LoadOptions
 from . import distributed
-from .config import TrainConfig
+from .config import RECIPE_FIELDS, TrainConfig
+from .head_init import balance_classes, initialise_classifier
 from .loop import TrainingLoop
+from .selection import PerplexityScorer, TaskScorer, held_out_indices, verdict
 
 
 
@@ -135,18 +141,22 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         device = f"cuda:{world.local_rank}"
 
     heads = runtime.registries.heads
+    chosen: list[int] = []  # indices of the examples (or lm blocks) held out of --data
     if config.objective == "lm":
         head = heads.get(Head.CAUSAL_LM)
         base_head = runtime.models.base_head(config.model)
         if base_head not in (None, Head.CAUSAL_LM):
             raise NlpappError(f"--objective lm needs a causal language model; {config.model!r} has the head {base_head!r}")
-        examples, eval_examples = [], []
+        recipe = LANGUAGE_MODELLING
+        if config.select_by not in (None, "perplexity"):
+            raise NlpappError(f"--select-by {config.select_by}: --objective lm is scored by perplexity only")
+        examples, held_out = [], []
     else:
         if not task.target_fields:
             raise NlpappError(f"task {task.name!r} cannot be trained")
         # the data first: a bad file is reported before a model is located (or converted)
         examples = read_examples(runtime, task, config.data, config.columns)
-        eval_examples = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
+        held_out = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
         base_head = runtime.models.base_head(config.model) or task.heads[0]
         head_name = task.training_head(base_head)
         if head_name not in task.heads:
@@ -156,10 +166,19 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
             raise NlpappError(f"task {task.name!r} trains a {head_name!r} head, which no installed plugin "
                               "registers; install the plugin that provides it (nlpapp plugins list)")
         head = heads.get(head_name)
+        recipe = task.training_recipe(head.name)
+        if not config.eval_data:
+            examples, held_out, chosen = _hold_out(examples, config, world, "examples")
     if head.peft_task_type is None and not config.full:
         raise NlpappError(f"the {head.name} head cannot be trained with LoRA; pass --full")
+    from_recipe = sorted(name for name in (*RECIPE_FIELDS, "epochs") if getattr(config, name) is None)
+    if config.target_modules is None and recipe.target_modules is not None:
+        from_recipe = sorted([*from_recipe, "target_modules"])
+    config = config.with_recipe(recipe)
+    options = {**recipe.options, **config.options}  # the recipe's decoding defaults under the user's options
+    parsed_options = task.parse_options(options)
 
-    label_ids = _label_ids(task, examples, eval_examples) if head.uses_labels else {}
+    label_ids = _label_ids(runtime, config, task, head, examples, held_out) if head.uses_labels else {}
 
     import torch
 
@@ -174,19 +193,49 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         from .features import lm_blocks
 
         train_features = lm_blocks(tokenizer, read_texts(config.data), config.max_length)
-        eval_features = lm_blocks(tokenizer, read_texts(config.eval_data), config.max_length) if config.eval_data else []
+        if config.eval_data:
+            held_out = lm_blocks(tokenizer, read_texts(config.eval_data), config.max_length)
+        else:
+            # the last blocks, not random ones: a block's neighbours would leak its passage into training
+            train_features, held_out, chosen = _hold_out(train_features, config, world, "blocks of text",
+                                                         contiguous=True)
+        eval_features: list[dict[str, Any]] = []  # the perplexity scorer reads the held-out blocks
     else:
-        ctx = TrainingContext(model, head.name, config.max_length, task.parse_options(config.options), label_ids)
+        ctx = TrainingContext(model, head.name, config.max_length, parsed_options, label_ids)
         train_features = [f for item, targets in examples for f in task.training_features(item, targets, ctx)]
-        eval_features = [f for item, targets in eval_examples for f in task.training_features(item, targets, ctx)]
+        eval_features = [f for item, targets in held_out for f in task.training_features(item, targets, ctx)]
+    if config.epochs is None:  # the recipe's epochs, lengthened on small data to its minimum steps
+        global_batch = config.batch_size * config.grad_accum * world.size
+        config = dataclasses.replace(config, epochs=recipe.epochs_for(len(train_features) // global_batch))
+
+    head_init, class_weights = None, None
+    if head.uses_labels and config.objective == "task":
+        if not base_labels(runtime, config.model, head.name):
+            # a new head: start it from what the encoder knows, and weigh rare labels up
+            head_init = initialise_classifier(model, head, task, parsed_options, train_features, label_ids,
+                                              config.max_length)
+            class_weights = balance_classes(train_features, label_ids)
+        elif "head_lr" in from_recipe:  # the base's trained head is kept: it learns at --lr, as the rest
+            config = dataclasses.replace(config, head_lr=config.lr)
 
     fingerprint = adapters.base_fingerprint(module, head.new_modules)
     trained = _prepare_trainable(runtime, module, model.model_type, head, config)
+    scorer = None
+    if held_out and config.objective == "lm":
+        scorer = PerplexityScorer(trained, head, held_out, tokenizer.pad_token_id, device)
+    elif held_out and task.metrics:
+        scorer = TaskScorer(runtime, task, model, held_out, parsed_options, config.batch_size, config.select_by)
+    elif held_out and world.is_main:
+        info(f"task {task.name!r} names no metric: the held-out loss is reported, but no checkpoint is picked "
+             "and there is no verdict against the base")
+    if scorer is None and config.select_by and "select_by" not in from_recipe:
+        raise NlpappError("--select-by needs held-out examples scored by a task metric: pass --eval-data (or a "
+                          "--holdout share above 0) with a task that names a metric")
     hook = runtime.plugins.hook
     loop = TrainingLoop(config, trained, head, tokenizer.pad_token_id, train_features, eval_features, world,
                         device, checkpoints, checkpoints / "train-log.jsonl",
                         on_step=lambda m: notify(hook.on_train_step, step=m["step"], metrics=m),
-                        on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m))
+                        on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m), scorer=scorer)
     checkpoints.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder
     notify(hook.on_train_begin, config=config, model=trained)
     progress = None
@@ -208,14 +257,24 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         "base_model": {"spec": config.model, "path": resolved.path, "fingerprint": fingerprint,
                        "model_type": model.model_type},
         "labels": list(label_ids),
-        "config": config.as_dict(),
+        "head_init": head_init,  # how a new classifier head was initialised (None: drawn from --seed)
+        "class_weights": class_weights,  # the loss weight of each label (scikit-learn's "balanced")
+        "config": config.as_dict(),  # the effective settings: the recipe's where none was given
+        "from_recipe": from_recipe,
+        "options": options,  # task options the adapter was trained and evaluated with, reused when it runs
         "data": {"files": config.data, "sha256": data_hash(config.data, runtime, task),
                  "eval_files": config.eval_data, "train_features": len(train_features),
-                 "eval_features": len(eval_features)},
+                 "held_out": len(held_out), "held_out_from": "eval_data" if config.eval_data else
+                 ("holdout" if held_out else None), "held_out_indices": chosen, "eval_features": len(eval_features)},
         "metrics": {"steps": result.steps, "final_loss": result.final_loss,
                     **{k: v for k, v in result.eval.items() if k.startswith("eval_")}},
         "versions": adapters.versions(),
     }
+    if scorer is not None and result.best is not None and result.base is not None:
+        manifest["selection"] = {"select_by": scorer.select_by, "best_step": result.best.step,
+                                 "stopped_early": result.stopped_early,
+                                 "evaluations": sum(1 for r in result.log if r["kind"] == "eval")}
+        manifest["verdict"] = verdict(scorer, result.base, result.best)
     if world.is_main:
         _write_output(output, trained, tokenizer, manifest, result.log, overwrite or resume, config)
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -226,16 +285,41 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     return manifest
 
 
-def _label_ids(task: TaskKind, examples: list, eval_examples: list) -> dict[str, int]:
-    """Label name -> id for a head with labels: the names in the training data, sorted."""
+def _hold_out(items: list[Any], config: TrainConfig, world: Any, what: str, contiguous: bool = False
+              ) -> tuple[list[Any], list[Any], list[int]]:
+    """Without --eval-data, a seeded share of the training data held out (with
+    ``contiguous``, the same number of items from the end), and said so: ``(kept, held out,
+    the held-out indices)``."""
+    chosen = held_out_indices(len(items), config.holdout, config.seed)
+    if contiguous:
+        chosen = list(range(len(items) - len(chosen), len(items)))
+    picked = set(chosen)
+    kept, held_out = [x for i, x in enumerate(items) if i not in picked], [items[i] for i in chosen]
+    if held_out and world.is_main:
+        which = f"the last {len(held_out)}" if contiguous else f"{len(held_out)}"
+        how = f"--holdout {config.holdout}" + ("" if contiguous else f", seed {config.seed}")
+        info(f"holding out {which} of {len(items)} {what} ({how}) to pick the best checkpoint and measure the "
+             "adapter against the base; --eval-data names your own")
+    return kept, held_out, chosen
+
+
+def _label_ids(runtime: Any, config: TrainConfig, task: TaskKind, head: ModelHead, examples: list,
+               eval_examples: list) -> dict[str, int]:
+    """Label name -> id for a head with labels: for a new head, the names in the training
+    data, sorted; for a base whose own head is trained, that head's ids, named by the data's
+    labels through ``config.label_map`` (``nlpapp.labels.training_ids``: its weights are kept)."""
+    from .. import labels as label_names
+
     labels = sorted({name for _, targets in examples for name in task.label_names(targets)})
     if len(labels) < 2:
         raise InputError(f"the training data has a single label ({labels[0]!r}); a classifier needs two or more"
                          if labels else "the training data has no labels")
     unseen = sorted({name for _, targets in eval_examples for name in task.label_names(targets)} - set(labels))
     if unseen:
-        raise InputError(f"--eval-data has labels not seen in training: {', '.join(unseen)}")
-    return {label: i for i, label in enumerate(labels)}
+        raise InputError(f"the held-out examples have labels not seen in training: {', '.join(unseen)}"
+                         + ("" if config.eval_data else "; pass --eval-data, or more examples of each label"))
+    base = label_names.base_labels(runtime, config.model, head.name)
+    return label_names.training_ids(labels, base, config.label_map, config.model)
 
 
 def _prepare_trainable(runtime: Any, hf_model: Any, model_type: str, head: ModelHead, config: TrainConfig) -> Any:
@@ -255,7 +339,9 @@ def _prepare_trainable(runtime: Any, hf_model: Any, model_type: str, head: Model
     targets = config.target_modules or _preset_targets(runtime, model_type)
     present = {name.rsplit(".", 1)[-1] for name, _ in hf_model.named_modules()}
     lora = LoraConfig(task_type=head.peft_task_type, r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=list(targets),
+                      lora_dropout=config.lora_dropout,
+                      # "all-linear" is peft's shorthand, given as the string itself
+                      target_modules="all-linear" if list(targets) == ["all-linear"] else list(targets),
                       modules_to_save=[m for m in head.new_modules if m in present] or None)
     try:
         return get_peft_model(hf_model, lora)
@@ -282,5 +368,6 @@ def _write_output(output: Path, trained: Any, tokenizer: Any, manifest: dict[str
         if config.full:
             tokenizer.save_pretrained(scratch)
         (scratch / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-        loss_curve(log, scratch / "loss-curve.png", f"{manifest['task']} on {config.model}")
+        loss_curve(log, scratch / "loss-curve.png", f"{manifest['task']} on {config.model}",
+                   (manifest.get("selection") or {}).get("select_by"))
         adapters.write_manifest(scratch, manifest)  # last: its presence means complete

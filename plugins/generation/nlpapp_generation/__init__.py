@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import Head, TextToTextTask, generation_options, hookimpl, option
+from nlpapp import Head, TextToTextTask, TrainingRecipe, generation_options, hookimpl, option
 
 
 @dataclass
@@ -40,6 +40,8 @@ class TextGeneration(TextToTextTask):
     target_fields = ("response",)
     metrics = ("rouge",)
     streams = True
+    # the summarization recipe's learning rate (measured there); no shared data measures this task
+    recipe = TrainingRecipe(lr=1e-3, epochs=3, min_steps=30, select_by="rougeL", patience=2)
     notes = ("The default smollm2 (135M parameters) writes fluent but shallow text and repeats "
              "itself on long outputs; pass --model with a larger model for quality.")
 

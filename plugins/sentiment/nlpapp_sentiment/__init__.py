@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nlpapp import (ClassificationTask, DatasetSpec, Head, InputError, TaskFolder, TaskOptions, hookimpl, option,
+from nlpapp import (ClassificationTask, TrainingRecipe, DatasetSpec, Head, InputError, TaskFolder, TaskOptions, hookimpl, option,
                     packaged_jsonl)
 
 # Written for this task; several phrasings per label make the centroid less brittle.
@@ -74,6 +74,10 @@ class TextClassification(ClassificationTask):
     Input = TextClassificationInput
     Output = TextClassificationOutput
     Options = TextClassificationOptions
+    # measured on Reuters topics with minilm (docs/training.md, "Recipes"): the old default
+    # 2e-4 for 5 epochs predicted one class for every article; the head needs larger steps
+    recipe = TrainingRecipe(lr=1e-3, head_lr=2e-3, epochs=10, min_steps=50, max_length=256, select_by="macro_f1",
+                            patience=3)
     notes = ("The default minilm has no trained classification head; it compares each text with label "
              "descriptions (zero-shot; the sentiment preset unless --labels says otherwise). See "
              "docs/models.md for its measured accuracy; pass --model with a trained classifier, or "
@@ -94,6 +98,11 @@ class TextClassification(ClassificationTask):
             total = sum(exp.values())
             scored.append({label: v / total for label, v in exp.items()})
         return scored
+
+    def label_descriptions(self, options) -> dict[str, list[str]]:
+        """The zero-shot labels' descriptions (``--labels``, default the sentiment preset);
+        training imprints a new head from them when they name every training label."""
+        return parse_labels(options.labels)
 
     def _label_centroids(self, model, labels_option: str | None) -> dict[str, list[float]]:
         key = (id(model), labels_option or "")

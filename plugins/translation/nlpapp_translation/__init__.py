@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import (DatasetSpec, GenerationParams, Head, InputError, TaskFolder, TextToTextTask, generation_options,
+from nlpapp import (DatasetSpec, TrainingRecipe, GenerationParams, Head, InputError, TaskFolder, TextToTextTask, generation_options,
                     hookimpl, option, packaged_jsonl)
 
 # ISO 639-1 -> (English name, mBART-50 code, NLLB/FLORES-200 code)
@@ -57,6 +57,8 @@ class Translation(TextToTextTask):
     Options = TranslationOptions
     target_fields = ("translation",)
     metrics = ("bleu", "chrf", "ter")
+    # the summarization recipe's learning rate (measured there); no shared data measures this task
+    recipe = TrainingRecipe(lr=1e-3, epochs=3, min_steps=30, select_by="chrf", patience=2)
     notes = ("The default qwen-coder is best-effort: gist-level French and Chinese, poor German; "
              "pass --model with a translation model (Marian, NLLB, mBART, T5) for quality.")
 
