@@ -182,3 +182,10 @@ def test_all_linear_targets_every_linear_layer_as_peft_does(runtime, tiny_model,
     names = json.loads((out / "adapter_config.json").read_text())["target_modules"]  # peft writes full paths
     targets = {name.rsplit(".", 1)[-1] for name in names}
     assert {"q_proj", "v_proj", "gate_proj", "down_proj"} <= targets and "lm_head" not in targets
+
+
+def test_full_fine_tuning_takes_a_tenth_of_the_recipes_lora_rate():
+    recipe = TrainingRecipe(lr=1e-3)
+    full = TrainConfig(task="generation", data=["d"], output="o", full=True).with_recipe(recipe)
+    assert full.lr == pytest.approx(1e-4)
+    assert TrainConfig(task="generation", data=["d"], output="o", full=True, lr=5e-4).with_recipe(recipe).lr == 5e-4

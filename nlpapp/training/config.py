@@ -14,6 +14,10 @@ from ..recipe import TrainingRecipe
 
 OBJECTIVES = ("task", "lm")
 # the fields a TrainingRecipe fills when they are unset (epochs is scaled to the data)
+# --full takes the recipe's (LoRA) learning rate times this: LoRA's usual rates are about ten
+# times full fine-tuning's (Biderman et al. 2024, "LoRA Learns Less and Forgets Less");
+# one step at the LoRA rate emptied smollm2's output in a test
+FULL_LR_FACTOR = 0.1
 RECIPE_FIELDS = ("lr", "head_lr", "batch_size", "max_length", "lora_r", "lora_alpha", "select_by", "patience")
 # target_modules is filled too, but stays None (the architecture's preset) when the recipe has none
 
@@ -110,6 +114,8 @@ class TrainConfig:
         ``epochs``, which the trainer scales to the data (``TrainingRecipe.epochs_for``). An
         unset ``head_lr`` is the recipe's, but never below the effective ``lr``."""
         filled = {name: getattr(recipe, name) for name in RECIPE_FIELDS if getattr(self, name) is None}
+        if self.full and self.lr is None:  # every weight moves: a tenth of LoRA's rate (FULL_LR_FACTOR)
+            filled["lr"] = recipe.lr * FULL_LR_FACTOR
         if self.target_modules is None and recipe.target_modules is not None:
             filled["target_modules"] = list(recipe.target_modules)
         if self.head_lr is None:
