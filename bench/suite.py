@@ -389,18 +389,25 @@ def w6_training(suite: Suite) -> None:
                                    rounds)
             suite.row("W6", "the same with --group-by-length ÷ without (ragged examples)", grouped,
                       target=round(1 / 1.3, 3), goal=">= 1.3x the padded baseline")
+            autocast = side_by_side(
+                nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False, mixed_precision="bf16"),
+                nlpapp_epoch(suite, lora_copy(family), family, tok, features, group=False), rounds)
+            suite.row("W6", "the same with --mixed-precision bf16 ÷ float32 (auto picks bf16 where the CPU has "
+                            "bf16 kernels)", autocast)
     peak_memory(suite)
 
 
-def nlpapp_epoch(suite: Suite, model: Any, family: Any, tok: Any, features: list[dict], group: bool
-                 ) -> Callable[[], None]:
-    """One epoch of nlpapp's training loop per call (batch 8, AdamW, clipping at 1.0)."""
+def nlpapp_epoch(suite: Suite, model: Any, family: Any, tok: Any, features: list[dict], group: bool,
+                 mixed_precision: str = "no") -> Callable[[], None]:
+    """One epoch of nlpapp's training loop per call (batch 8, AdamW, clipping at 1.0); float32
+    unless told, as the plain loops it is compared with."""
     from nlpapp.training.config import TrainConfig
     from nlpapp.training.distributed import World
     from nlpapp.training.loop import TrainingLoop
 
     config = TrainConfig(task="bench", model="bench", data=["-"], output=str(suite.work / "o"), lr=1e-4,
-                         batch_size=8, epochs=1000, save_every=0, group_by_length=group)
+                         batch_size=8, epochs=1000, save_every=0, group_by_length=group,
+                         mixed_precision=mixed_precision)
     loop = TrainingLoop(config, model, suite.runtime.registries.heads.get(family), tok.pad_token_id, features, [],
                         World(), "cpu", suite.work / "ckpt",
                         suite.work / "log.jsonl")
@@ -488,7 +495,8 @@ def peak_memory(suite: Suite) -> None:
             config = {"task": "summarization", "model": "smollm2", "data": [str(data)], "output":
                       str(suite.work / f"peak-{full}-{batch}-{checkpointing}"), "max_steps": 2, "batch_size": batch, "save_every": 0,
                       "full": full, "max_length": length, "gradient_checkpointing": checkpointing,
-                      "lr": 2e-4, "holdout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+                      "lr": 2e-4, "holdout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+                      "mixed_precision": "no"}  # float32, as the earlier results (bf16: training_speed.py)
             out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, json.dumps(config)], capture_output=True,
                                  text=True)
             if out.returncode != 0:

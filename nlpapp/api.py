@@ -48,12 +48,14 @@ class Runtime:
 
     @classmethod
     def create(cls, load_options: LoadOptions | None = None, *, device: str = "auto", dtype: str = "auto",
-               allow_pickle: bool = False, trust_remote_code: bool = False, **plugin_args: Any) -> "Runtime":
+               allow_pickle: bool = False, trust_remote_code: bool = False, revision: str | None = None,
+               **plugin_args: Any) -> "Runtime":
         """Load the plugins and make a runtime. ``device`` (auto, cpu, cuda, cuda:N) and
         ``dtype`` (auto, float32, bfloat16, float16) apply to every model it loads;
+        ``revision`` to hub models (a commit hash is required with ``trust_remote_code``);
         ``plugin_args`` go to ``nlpapp.plugins.load_plugins``."""
         options = load_options or LoadOptions(device=device, dtype=dtype, allow_pickle=allow_pickle,
-                                              trust_remote_code=trust_remote_code)
+                                              trust_remote_code=trust_remote_code, revision=revision)
         return cls(load_plugins(**plugin_args), options)
 
     @property
@@ -134,7 +136,7 @@ class Runtime:
 
         task = self.task(config.task)
         if config.output is not None:
-            check_writable(Path(config.output))
+            check_writable(Path(config.output), [config.data, config.task_file])
         with runs.recording("eval", task.name, _recorded(config, self.load_options), [config.data]) as record:
             report = evaluate(self, task.name, config.data, model=config.model, adapter=config.adapter,
                               metrics=config.metrics or None, columns=config.columns, options=config.options,
@@ -296,12 +298,17 @@ def run(runtime: Runtime, task_name: str, records: Iterable[tuple[str, dict[str,
     return predictor.predict(inputs, stream=stream, on_batch=on_batch)
 
 
-def check_writable(path: Path) -> None:
-    """Fail before any model work if ``path`` cannot be written."""
+def check_writable(path: Path, inputs: Iterable[str | None] = ()) -> None:
+    """Fail before any model work, with ``NlpappError``, if ``path`` cannot be written or
+    is one of ``inputs`` by any name (``./x`` for ``x``, a symbolic or hard link): writing
+    the predictions there would replace what they are made from."""
     import os
 
     from .errors import NlpappError
 
+    for source in inputs:
+        if source and source != "-" and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+            raise NlpappError(f"cannot write {path}: it is the input {source}; write the predictions to another file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -32,7 +32,8 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[
 def check_types(config: Any) -> None:
     """Each field's value against its type, as the command line would have checked it: an
     integer where a number is wanted is fine, a lone string where a list is wanted becomes
-    a list of one; anything else raises ``NlpappError`` naming the option."""
+    a list of one; anything else (nan or infinity for a number, too) raises ``NlpappError``
+    naming the option."""
     import types
     import typing
 
@@ -57,6 +58,8 @@ def check_types(config: Any) -> None:
             ok = isinstance(value, dict) if origin is dict else True
         elif kind is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and not _finite(value):  # nan passes every bound check; inf most
+                raise NlpappError(f"--{f.name.replace('_', '-')} must be a finite number, got {value!r}")
         elif kind is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
         else:
@@ -65,6 +68,13 @@ def check_types(config: Any) -> None:
             wanted = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(
                 kind, "a list of text" if origin is list else "a mapping" if origin is dict else str(kind))
             raise NlpappError(f"--{f.name.replace('_', '-')} must be {wanted}, got {value!r}")
+
+
+def _finite(value: float) -> bool:
+    import math
+    import sys
+
+    return math.isfinite(value) if isinstance(value, float) else abs(value) <= sys.float_info.max
 
 
 def parse_pairs(value: Any, option: str, form: str = "KEY=VALUE,...") -> dict[str, str]:

@@ -32,7 +32,8 @@ class DuplicateNameError(NlpappError):
 
 
 class PluginError(NlpappError):
-    """A plugin failed to import, validate or register, or raised inside a hook."""
+    """A plugin failed to import, validate or register, raised inside a hook or a task's
+    ``predict``, or (in strict mode) had any problem at all: a conflict, a slow hook."""
 
 
 class InputError(NlpappError):
@@ -58,3 +59,22 @@ class UnsupportedModelError(NlpappError):
 
 class UnsafeModelError(ModelLoadError):
     """Pickle weights or remote code, refused unless the user opts in."""
+
+
+class TrainingError(NlpappError):
+    """A training run that cannot go on: its loss, gradients or weights stopped being
+    finite, or memory or disk ran out. Nothing is written to the output (an existing one is
+    left as it was); checkpoints already written are kept; the run record says ``failed``."""
+
+
+class TrainingInterrupted(NlpappError):
+    """SIGINT or SIGTERM stopped a training run after the step it was in; a checkpoint of
+    that step resumes it (``--resume``). The exit status is 128 + the signal's number (130
+    for SIGINT, 143 for SIGTERM), and the run record says ``interrupted``."""
+
+    run_status = "interrupted"
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -3,7 +3,14 @@
 Registration hooks (``register_*``) fire once, when a ``Runtime`` is built from the plugin
 manager; each receives a ``register`` callable bound to the calling plugin, so every
 duplicate or error names the plugin that caused it. They must stay cheap: import torch and
-transformers inside the functions that run a model, never at module level.
+transformers inside the functions that run a model, never at module level. Each is timed,
+and one over ``NLPAPP_PLUGIN_SLOW_SECONDS`` (default 1 s) is named in a warning.
+
+When two plugins register one name, the built-in plugins win, unless the user names the
+other in ``NLPAPP_OVERRIDE_PLUGINS``; the loser keeps its other registrations.
+
+Observers (``on_train_*``) get read-only copies of what they observe (``hookcall.freeze``):
+changing one is the observer's failure and leaves the run unchanged.
 """
 
 from __future__ import annotations
@@ -109,7 +116,8 @@ def register_heads(register: Callable[["ModelHead"], None]) -> None:
 
 @hookspec
 def register_commands(cli: "click.Group") -> None:
-    """Add click commands to the ``nlpapp`` command group.
+    """Add click commands to the ``nlpapp`` command group: new names only (one that replaces or
+    removes a built-in command, or another plugin's, is undone and reported).
 
     Fires when the CLI starts, before arguments are parsed. :param cli: the root group;
     call ``cli.add_lazy_command(name, "package.module:command", help)`` so ``--help`` lists
@@ -143,8 +151,9 @@ def on_train_begin(config: "TrainConfig", model: Any) -> None:
     """Observe the start of a training run.
 
     Fires once per process, after the model and data are ready and before the first step.
-    :param config: the ``TrainConfig`` of the run. :param model: the model being trained
-    (a torch module, LoRA-wrapped unless ``config.full``). Returns nothing.
+    :param config: a read-only copy of the run's ``TrainConfig``. :param model: the model being
+    trained (a torch module, LoRA-wrapped unless ``config.full``): the live one, not a copy, so
+    only read it. Returns nothing.
     """
 
 
@@ -153,7 +162,8 @@ def on_train_step(step: int, metrics: dict) -> None:
     """Observe one optimizer step.
 
     Fires after every optimizer step, in every process. :param step: the step just done
-    (from 1). :param metrics: ``loss``, ``lr``, ``tokens_per_s`` and ``epoch``. Returns nothing.
+    (from 1). :param metrics: ``loss``, ``lr``, ``tokens_per_s`` and ``epoch`` (a read-only
+    dict). Returns nothing.
     """
 
 
@@ -163,7 +173,7 @@ def on_evaluate(step: int, metrics: dict) -> None:
 
     Fires at the end of each epoch when ``--eval-data`` is given. :param step: the step
     evaluated at. :param metrics: ``eval_loss`` and, for language models,
-    ``eval_perplexity``. Returns nothing.
+    ``eval_perplexity`` (a read-only dict). Returns nothing.
     """
 
 
@@ -172,8 +182,8 @@ def on_train_end(output: str, manifest: dict) -> None:
     """Observe the end of a successful training run.
 
     Fires once, in the main process, after the adapter (or model) is written.
-    :param output: the folder written. :param manifest: its nlpapp manifest (task, base
-    model, config, data hash, final metrics). Returns nothing.
+    :param output: the folder written. :param manifest: a read-only copy of its nlpapp
+    manifest (task, base model, config, data hash, final metrics). Returns nothing.
     """
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import sys
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
@@ -92,7 +94,8 @@ class TaskOptions:
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
     """Check ``value`` against the field's type (``X | None`` admits ``None``); an integer
-    is taken where a number is wanted. Nothing else is converted: "2" is not 2."""
+    is taken where a number is wanted, but not nan or infinity. Nothing else is converted:
+    "2" is not 2. Raises ``OptionError`` naming the option."""
     args = typing.get_args(annotation)
     kinds = [a for a in args if a is not type(None)] if args else [annotation]
     if value is None:
@@ -102,9 +105,18 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     kind = kinds[0] if len(kinds) == 1 else Any
     if kind is Any:
         return value
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # nan slips past every comparison a check makes, and inf past most: neither is a setting
+        if not (math.isfinite(value) if isinstance(value, float) else abs(value) <= sys.float_info.max):
+            raise OptionError(name, f"must be a finite number, got {value!r}")
         return float(value)
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        if kind is str:
+            from .task import not_utf8
+
+            problem = not_utf8(value)
+            if problem:
+                raise OptionError(name, f"is {problem}")
         return value
     raise OptionError(name, f"must be {_type_name(kind)}, got {value!r}")
 
@@ -136,6 +148,9 @@ class GenerationOptions(TaskOptions):
                                 check=lambda v: None if v >= 0 else "must be >= 0")
     top_p: float = option(1.0, "Nucleus sampling mass (with --temperature > 0).", inference_only=True,
                           check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]")
+    no_repeat_ngram_size: int = option(
+        0, "Never generate the same N tokens twice in one output (0: off). Unlike --repetition-penalty, "
+           "text copied from the input is not penalised.", inference_only=True, check=_at_least(0))
     seed: int | None = option(None, "Random seed, for repeatable sampling.", inference_only=True)
     compile: bool = option(False, "Decode with a static KV cache and a torch.compile'd step: faster per token "
                                   "after a one-time compile (about a minute on CPU), so for long runs.",
@@ -145,7 +160,8 @@ class GenerationOptions(TaskOptions):
         from .types import GenerationParams
 
         return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                                seed=self.seed, repetition_penalty=self.repetition_penalty, compile=self.compile)
+                                seed=self.seed, repetition_penalty=self.repetition_penalty,
+                                no_repeat_ngram_size=self.no_repeat_ngram_size, compile=self.compile)
 
 
 def generation_options(**defaults: Any) -> type[GenerationOptions]:

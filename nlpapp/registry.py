@@ -5,6 +5,7 @@ plugin, so a duplicate names both plugins and an exception names the one that ra
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -14,6 +15,24 @@ from .task import TaskKind
 from .types import DatasetSpec, LoraPreset, MetricSpec, ModelPreset, TaskFolder
 
 T = TypeVar("T")
+# id(item) -> (a weak reference to it, the plugin that registered it): lets code that holds only
+# an item (the engine, given a task) name its plugin in an error
+_owners: dict[int, tuple[Callable[[], Any], str]] = {}
+
+
+def owner_of(item: Any) -> str | None:
+    """The plugin that registered ``item`` (a task, a metric, ...), or ``None`` if unknown."""
+    ref, plugin = _owners.get(id(item), (lambda: None, ""))
+    return plugin if ref() is item else None
+
+
+def _remember_owner(item: Any, plugin: str) -> None:
+    key = id(item)
+    try:
+        ref: Callable[[], Any] = weakref.ref(item, lambda _: _owners.pop(key, None))
+    except TypeError:  # not weakly referable (__slots__ without __weakref__): no name in its errors
+        return
+    _owners[key] = (ref, plugin)
 
 
 @dataclass
@@ -48,6 +67,7 @@ class Registry(Generic[T]):
                     f"{plugin!r}; disable one with NLPAPP_DISABLE_PLUGINS")
         self._entries[name] = Entry(item, plugin)
         self._aliases.update({alias: name for alias in aliases_of(item)})
+        _remember_owner(item, plugin)
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` or one of its aliases."""

@@ -29,7 +29,7 @@ def run_file(runtime: Any, config: RunFileConfig, on_batch: Callable[[int], None
     task.parse_options(config.options)
     output = Path(config.output) if config.output else None
     if output is not None:
-        check_writable(output)
+        check_writable(output, [config.input, config.task_file])  # never the file being read
 
     def source() -> Iterator[Record]:
         if records is not None:

@@ -3,8 +3,9 @@
 versions, the git commit, hashes of the data, model and adapter, metrics with their
 signatures and intervals, predictions (eval), timings and device.
 
-The record says ``running`` from the start and ``succeeded`` or ``failed`` (with the
-error) at the end, each state written atomically: a crashed run never looks complete."""
+The record says ``running`` from the start and ``succeeded``, ``failed`` (with the error)
+or ``interrupted`` (Ctrl-C, or a training run stopped by SIGTERM/SIGINT after a checkpoint)
+at the end, each state written atomically: a crashed run never looks complete."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ PREDICTIONS = "predictions.jsonl"
 REPORTED_KINDS = ("eval", "train")  # the kinds with scores or a loss curve to show
 LATEST = "latest"  # a run reference meaning the newest run
 LISTED_CANDIDATES = 5  # an ambiguous reference names this many candidates, then a count
+STATUSES = ("running", "succeeded", "failed", "interrupted")
 
 
 class UnknownRunError(NlpappError, LookupError):
@@ -112,14 +114,17 @@ class RunRecord:
 @contextlib.contextmanager
 def recording(kind: str, task: str, config: dict[str, Any], data_files: list[str] | None = None
               ) -> Iterator[RunRecord]:
-    """Mark the run running, then succeeded or failed (re-raising the error)."""
+    """Mark the run running, then succeeded, failed or interrupted (re-raising the error).
+    An error with a ``run_status`` attribute (``errors.TrainingInterrupted``) names its own
+    state; Ctrl-C outside training is ``interrupted`` too."""
     record = RunRecord(kind, task, config, list(data_files or []))
     started = time.time()
     record.write("running", started)
     try:
         yield record
     except BaseException as exc:
-        record.write("failed", started, error=f"{type(exc).__name__}: {exc}")
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else getattr(exc, "run_status", "failed")
+        record.write(status, started, error=f"{type(exc).__name__}: {exc}")
         raise
     record.write("succeeded", started)
     if kind in REPORTED_KINDS and not record.unwritable:

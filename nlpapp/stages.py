@@ -9,7 +9,12 @@ training features per head and label ids; a task writes only what is its own:
 - ``TokenTaggingTask``: a label per word, and the entity spans they make;
 - ``SpanExtractionTask``: an answer span in a context (extractive QA).
 
-Overriding ``predict`` stays possible for tasks that fit none of these."""
+Overriding ``predict`` stays possible for tasks that fit none of these.
+
+A huge input costs what a window costs: each stage cuts it by characters (``CHARS_PER_TOKEN``
+per token the window holds) before anything tokenizes it, with one warning giving its length;
+extractive QA searches the first ``MAX_CONTEXT_TOKENS`` of a context; a prompt still far over
+the window (a text generation prompt, a question) is refused with ``InputError``."""
 
 from __future__ import annotations
 
@@ -29,6 +34,31 @@ from .types import GenerationParams
 WORD = re.compile(r"\S+")
 MAX_ANSWER_TOKENS = 30  # SQuAD answers are short; the usual limit in extractive QA
 STRIDE = 128  # token overlap between windows over a long context (the SQuAD recipe's)
+# A text is cut to (tokens it may keep) x CHARS_PER_TOKEN characters before it is tokenized, so
+# a huge input costs what a window costs. Sub-word tokens average 3-5 characters, so the exact
+# token cut that follows keeps what it kept before, unless the text is made of unbroken strings
+# this long (the backend's nlpapp.runtime.hf.MAX_CHARS_PER_TOKEN, for the same reason).
+CHARS_PER_TOKEN = 64
+# Extractive QA reads a context in strided windows, one forward pass each; a context is cut to
+# this many tokens first (about 17 windows of 384 at stride 128), so a 1 MB context costs 17
+# passes, not a thousand, and the answer is searched for in its first few pages.
+MAX_CONTEXT_TOKENS = 4096
+
+
+def window_chars(model: Model) -> int | None:
+    """The characters that can matter for ``model``'s window; ``None`` when it is unknown."""
+    return model.max_input_tokens * CHARS_PER_TOKEN if model.max_input_tokens else None
+
+
+def read_part(model: Model, text: str, what: str) -> str:
+    """``text`` cut to the characters ``model``'s window can read, with a warning that gives
+    its length when it is cut (the backend cuts the rest to the window, silently as ever)."""
+    limit = window_chars(model)
+    if limit is None or len(text) <= limit:
+        return text
+    warn(f"{what} of {len(text):,} characters truncated to fit {model.name}'s window of {model.max_input_tokens} "
+         f"tokens (only its first {limit:,} characters are read)")
+    return text[:limit]
 
 
 @dataclass
@@ -37,7 +67,7 @@ class Prepared:
 
     item: Any
     prompt: str
-    dropped_tokens: int = 0  # tokens of the input cut to fit the model's window
+    dropped_tokens: int = 0  # tokens of the input cut to fit the model's window (estimated for a huge one)
 
 
 class TextToTextTask(TaskKind):
@@ -92,11 +122,19 @@ class TextToTextTask(TaskKind):
         return self.postprocess(prepared, self.forward(model, prepared, options, stream))
 
     def preprocess(self, model: Model, inputs: Sequence[Any], options: Any) -> list[Prepared]:
+        """Each input fitted to the window and made a prompt. Raises ``InputError`` for a
+        prompt far longer than the window holds once fitted (a field nothing cuts: a text
+        generation prompt, a question), before it is tokenized."""
         reserve = self.reserved_tokens(model, options)
+        limit = window_chars(model)
         prepared = []
         for item in inputs:
             item, dropped = self._fitted(model, item, reserve)
-            prepared.append(Prepared(item, self.prompt(item, options, model), dropped))
+            prompt = self.prompt(item, options, model)
+            if limit is not None and len(prompt) > limit:
+                raise InputError(f"input of {len(prompt):,} characters is far longer than {model.name}'s window of "
+                                 f"{model.max_input_tokens} tokens holds; shorten it")
+            prepared.append(Prepared(item, prompt, dropped))
         return prepared
 
     def forward(self, model: Model, prepared: list[Prepared], options: Any,
@@ -133,19 +171,26 @@ class TextToTextTask(TaskKind):
     def _fitted(self, model: Model, item: Any, reserve: int, window: int | None = None,
                 quiet: bool = False) -> tuple[Any, int]:
         """``item`` with its ``fit_field`` cut to what the window leaves after ``reserve``
-        tokens; the tokens dropped (a warning says so, at inference)."""
+        tokens; the tokens dropped (a warning says so, at inference). A text longer than
+        the budget's ``CHARS_PER_TOKEN`` characters is cut by characters first, never
+        tokenized whole; its dropped tokens are then estimated from the part read."""
         window = window or model.max_input_tokens
         if self.fit_field is None or not window:
             return item, 0
         text = getattr(item, self.fit_field)
         budget = max(window - reserve, 16)
-        length = model.count_tokens([text])[0]
-        if length <= budget:
+        read = text[:budget * CHARS_PER_TOKEN]
+        length = model.count_tokens([read])[0]
+        if length <= budget and len(read) == len(text):
             return item, 0
+        if len(read) == len(text):
+            dropped, cut = length - budget, f"{length} tokens truncated to {budget} ({length - budget} dropped)"
+        else:  # the rest was never tokenized: as many tokens a character as the part read
+            dropped = max(round(length * len(text) / len(read)) - budget, 1)
+            cut = f"{len(text):,} characters truncated to {budget} tokens (about {dropped:,} dropped)"
         if not quiet:
-            warn(f"{self.fit_field} of {length} tokens truncated to {budget} ({length - budget} dropped) to fit "
-                 f"{model.name}'s window of {window}")
-        return dataclasses.replace(item, **{self.fit_field: model.truncate(text, budget)}), length - budget
+            warn(f"{self.fit_field} of {cut} to fit {model.name}'s window of {window}")
+        return dataclasses.replace(item, **{self.fit_field: model.truncate(read, budget)}), dropped
 
 
 class ClassificationTask(TaskKind):
@@ -174,7 +219,8 @@ class ClassificationTask(TaskKind):
 
     def predict(self, model: Model, inputs: Sequence[Any], options: Any,
                 stream: StreamCallback | None = None) -> list[Any]:
-        scored = self.label_scores(model, [self.text(item) for item in inputs], options)
+        texts = [read_part(model, self.text(item), self.input_fields[0]) for item in inputs]
+        scored = self.label_scores(model, texts, options)
         return [self.Output(max(s, key=s.get), max(s.values()), s) for s in scored]
 
     def training_head(self, base: str) -> str:
@@ -183,7 +229,8 @@ class ClassificationTask(TaskKind):
     def training_features(self, item: Any, targets: dict[str, str], ctx: TrainingContext) -> list[dict[str, Any]]:
         from .training import features
 
-        return [features.classification(ctx.model.tokenizer, self.text(item), ctx.label_ids[targets[self.target_fields[0]]],
+        text = self.text(item)[:ctx.max_length * CHARS_PER_TOKEN]  # a huge text is not tokenized whole
+        return [features.classification(ctx.model.tokenizer, text, ctx.label_ids[targets[self.target_fields[0]]],
                                         ctx.max_length)]
 
 
@@ -239,6 +286,7 @@ class TokenTaggingTask(TaskKind):
 
     def training_features(self, item: Any, targets: dict[str, str], ctx: TrainingContext) -> list[dict[str, Any]]:
         words, tags = getattr(item, self.input_fields[0]).split(), targets[self.target_fields[0]].split()
+        words = words[:ctx.max_length]  # a word is a token at least: none past these fits
         encoded = ctx.model.tokenizer(words, is_split_into_words=True, truncation=True, max_length=ctx.max_length)
         labels, previous = [], None
         for word in encoded.word_ids():
@@ -253,13 +301,24 @@ class TokenTaggingTask(TaskKind):
     def predict(self, model: Model, inputs: Sequence[Any], options: Any,
                 stream: StreamCallback | None = None) -> list[Any]:
         texts = [getattr(item, self.input_fields[0]) for item in inputs]
-        spans = [[(m.group(), m.start(), m.end()) for m in WORD.finditer(text)] for text in texts]
+        spans, unread = [], []
+        for text in texts:
+            read = read_part(model, text, self.input_fields[0])
+            words = [(m.group(), m.start(), m.end()) for m in WORD.finditer(read)]
+            if len(read) < len(text):
+                if words and words[-1][2] == len(read):
+                    words.pop()  # perhaps cut in two: counted with the words not read
+                # words past the part read are counted, not tokenized: outside, as past the window
+                unread.append(sum(1 for _ in WORD.finditer(text, words[-1][2] if words else 0)))
+            else:
+                unread.append(0)
+            spans.append(words)
         tagged = model.tag_words([[w for w, _, _ in words] for words in spans])
         outputs = []
-        for text, words, probs in zip(texts, spans, tagged):
+        for text, words, probs, rest in zip(texts, spans, tagged, unread):
             tags = [max(p, key=p.get) if p else "O" for p in probs]  # a word past the window: outside
             scores = [p.get(t, 0.0) for p, t in zip(probs, tags)]
-            outputs.append(self.Output(entities(text, words, tags, scores), tags))
+            outputs.append(self.Output(entities(text, words, tags, scores), tags + ["O"] * rest))
         return outputs
 
     def prediction_text(self, output: Any) -> str:
@@ -295,6 +354,22 @@ def entities(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[st
     return found
 
 
+def bounded_context(model: Model, context: str) -> str:
+    """``context`` cut to its first ``MAX_CONTEXT_TOKENS`` tokens (cut by characters before
+    it is tokenized), with a warning giving its length; always a prefix, so answer offsets
+    stay offsets into the whole context."""
+    if len(context) <= MAX_CONTEXT_TOKENS:  # fewer characters than tokens allowed: nothing to count
+        return context
+    read = context[:MAX_CONTEXT_TOKENS * CHARS_PER_TOKEN]
+    if len(read) == len(context) and model.count_tokens([read])[0] <= MAX_CONTEXT_TOKENS:
+        return context
+    cut = model.truncate(read, MAX_CONTEXT_TOKENS)
+    cut = cut if context.startswith(cut) else context[:len(cut)]  # a backend that rejoins words
+    warn(f"context of {len(context):,} characters cut to its first {MAX_CONTEXT_TOKENS} tokens "
+         f"({len(cut):,} characters): extractive QA searches at most that much of a context")
+    return cut
+
+
 class SpanExtractionTask(TaskKind):
     """An answer span in a context, from an extractive-QA head (start and end positions).
     ``Input`` has ``question`` and ``context``; ``Output`` takes ``(answer, score, start, end)``;
@@ -305,7 +380,15 @@ class SpanExtractionTask(TaskKind):
     target_fields: ClassVar[tuple[str, ...]] = ("answer",)
 
     def extract(self, model: Model, inputs: Sequence[Any], options: Any) -> list[Any]:
-        spans = model.extract_answers([i.question for i in inputs], [i.context for i in inputs],
+        """The best span of each context, searched in its first ``MAX_CONTEXT_TOKENS``
+        tokens. Raises ``InputError`` for a question far longer than the window holds."""
+        limit = window_chars(model)
+        for item in inputs:
+            if limit is not None and len(item.question) > limit:
+                raise InputError(f"question of {len(item.question):,} characters is far longer than {model.name}'s "
+                                 f"window of {model.max_input_tokens} tokens holds; shorten it")
+        contexts = [bounded_context(model, item.context) for item in inputs]
+        spans = model.extract_answers([i.question for i in inputs], contexts,
                                       max_answer_tokens=getattr(options, "max_answer_tokens", MAX_ANSWER_TOKENS),
                                       stride=getattr(options, "stride", STRIDE))
         return [self.Output(s.text, s.score, s.start, s.end) for s in spans]

@@ -7,6 +7,7 @@ loading, batching, ordering and output."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, ClassVar, Sequence
 
 from .errors import InputError, MissingFieldError, UnsupportedModelError
@@ -14,6 +15,45 @@ from .model import Model, StreamCallback
 from .recipe import TrainingRecipe
 from .options import GenerationOptions, NoOptions, TaskOptions, generation_options, option  # noqa: F401 - generation_options: its old home
 from .types import GenerationParams, TaskOption
+
+# The most characters one input field may hold; a longer one is refused (InputError) before a
+# model loads. Twenty times what the largest windows read whole (128k tokens, about 0.5M
+# characters), so nothing a model could read is refused; a longer input is a wrong file or
+# column, and each input in flight costs up to 4 bytes a character (docs/security.md).
+MAX_INPUT_CHARS = 10_000_000
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_utf8(text: str) -> str | None:
+    """What is wrong with ``text`` if it holds bytes that were not UTF-8 (Python keeps them
+    as surrogate escapes in command-line arguments, and in stdin under some locales; a JSON
+    ``\\ud800`` escape gives a lone surrogate): the byte and its offset (from 0); ``None``
+    for good text."""
+    found = SURROGATE.search(text)
+    if found is None:
+        return None
+    return (f"not UTF-8 text: byte 0x{as_bytes(found.group())[0]:02x} at byte offset "
+            f"{len(text[:found.start()].encode('utf-8'))}")
+
+
+def check_text(value: str, where: str, field: str) -> str:
+    """``value``, or ``InputError`` naming ``where`` and ``field`` for text that is not UTF-8
+    or longer than ``MAX_INPUT_CHARS``."""
+    problem = not_utf8(value)
+    if problem:
+        raise InputError(f"{where}: field {field!r} is {problem}; convert it to UTF-8")
+    if len(value) > MAX_INPUT_CHARS:
+        raise InputError(f"{where}: field {field!r} has {len(value):,} characters; an input may hold "
+                         f"at most {MAX_INPUT_CHARS:,} (split it into smaller inputs)")
+    return value
+
+
+def as_bytes(text: str) -> bytes:
+    """``text`` as the bytes it came from, undecodable ones included."""
+    try:
+        return text.encode("utf-8", "surrogateescape")  # the undecodable bytes, as Python escaped them
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")  # a lone surrogate: still invalid UTF-8 in its place
 
 
 @dataclasses.dataclass
@@ -79,14 +119,16 @@ class TaskKind:
                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
     def make_input(self, record: dict[str, Any], where: str = "input") -> Any:
-        """Build a typed input from a record, or raise ``InputError`` saying what is wrong."""
+        """Build a typed input from a record, or raise ``InputError`` saying what is wrong: a
+        missing (``MissingFieldError``), empty or non-text field, text that is not UTF-8, or a field
+        over ``MAX_INPUT_CHARS``."""
         values = {}
         for f in dataclasses.fields(self.Input):
             if f.name in record and record[f.name] is not None:
                 value = record[f.name]
                 if not isinstance(value, str):
                     raise InputError(f"{where}: field {f.name!r} must be text, got {type(value).__name__}")
-                values[f.name] = value
+                values[f.name] = check_text(value, where, f.name)
         missing = [name for name in self.text_fields if name not in values]
         if missing:
             raise MissingFieldError(f"{where}: missing field{'s' * (len(missing) > 1)} "
@@ -97,7 +139,8 @@ class TaskKind:
         return self.Input(**values)
 
     def make_example(self, record: dict[str, Any], where: str = "input") -> tuple[Any, dict[str, str]]:
-        """A training example: the typed input and its non-empty target fields."""
+        """A training example: the typed input and its non-empty target fields; ``InputError``
+        (``MissingFieldError`` for an absent field) as ``make_input`` raises it, for targets too."""
         try:
             item = self.make_input(record, where)
         except MissingFieldError as exc:  # so a whole-file check can name missing targets too
@@ -109,7 +152,7 @@ class TaskKind:
             if value is None:
                 raise MissingFieldError(f"{where}: missing target field {name!r} for training task {self.name!r}",
                                         self, targets=[name])
-            value = str(value)
+            value = check_text(str(value), where, name)
             if not value.strip():
                 raise InputError(f"{where}: target field {name!r} is empty")
             targets[name] = value
@@ -117,13 +160,14 @@ class TaskKind:
 
     def references(self, record: dict[str, Any], where: str = "input") -> list[str]:
         """The reference strings of a labelled record for ``nlpapp eval``: its first target
-        field, a string or a list of alternatives (SQuAD's ``{"text": [...]}`` too)."""
+        field, a string or a list of alternatives (SQuAD's ``{"text": [...]}`` too). Raises
+        ``InputError`` for none, for text that is not UTF-8 and for one over ``MAX_INPUT_CHARS``."""
         field = self.target_fields[0]
         value = record.get(field)
         if isinstance(value, dict) and "text" in value:  # SQuAD's {"text": [...], "answer_start": [...]}
             value = value["text"]
         found = value if isinstance(value, list) else [value] if value is not None else []
-        found = [str(r) for r in found if r is not None and str(r).strip()]
+        found = [check_text(str(r), where, field) for r in found if r is not None and str(r).strip()]
         if not found:
             raise InputError(f"{where}: no reference in field {field!r} (map it with --columns {field}=COLUMN)")
         return found

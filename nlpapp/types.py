@@ -105,6 +105,7 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int | None = None
     repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0  # no n-gram of generated tokens twice (0: off); the prompt is exempt
     compile: bool = False  # static KV cache + a torch.compile'd decoding step
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific generate() kwargs
     # tokenizer attributes for this call only (e.g. NLLB's src_lang), restored afterwards so a
@@ -120,6 +121,8 @@ class GenerationParams:
             raise NlpappError(f"temperature must be >= 0, got {self.temperature}")
         if self.repetition_penalty <= 0:
             raise NlpappError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.no_repeat_ngram_size < 0:
+            raise NlpappError(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}")
         if not 0 < self.top_p <= 1:
             raise NlpappError(f"top_p must be in (0, 1], got {self.top_p}")
 
@@ -136,9 +139,14 @@ class Span:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a model. Decided once at the edge (CLI or API) and passed down."""
+    """How to load a model. Decided once at the edge (CLI or API) and passed down.
+
+    ``trust_remote_code`` lets a model's own Python code run, whichever plugin loads it;
+    for a hub id it also needs ``revision`` to be a commit hash, so the code that runs is
+    the code that was reviewed. ``revision`` (a branch, tag or commit) applies to hub ids only."""
 
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     allow_pickle: bool = False
     trust_remote_code: bool = False
+    revision: str | None = None

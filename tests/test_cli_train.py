@@ -22,6 +22,10 @@ def test_train_run_list_show_merge_rm(cli, tiny_model, tmp_path):
     assert json.loads(stdout)["label"] in ("good", "bad")  # the adapter's labels, not positive/negative
     code, stdout, _ = cli("adapters", "show", "topic", "--json")
     assert json.loads(stdout)["labels"] == ["bad", "good"]
+    for target in (out, out.parent):  # the adapter's own folder, or one holding it
+        code, _, err = cli("adapters", "merge", "topic", "--output", str(target), "--overwrite")
+        assert code == 1 and "would replace the adapter" in err and len(err.strip().splitlines()) == 1
+    assert (out / "adapter_model.safetensors").is_file()
     code, stdout, err = cli("adapters", "merge", "topic", "--output", str(tmp_path / "merged"), "--json")
     assert code == 0, err
     assert json.loads(stdout)["max_abs_diff"] < 1e-4

@@ -59,3 +59,18 @@ def test_the_api_reference_is_current_and_covers_all():
     page = (DOCS / "api.md").read_text()
     for name in nlpapp.__all__:
         assert f"### `{name}" in page, name
+
+
+def test_every_refusal_in_the_security_page_names_a_test_that_exists_and_every_fault_test_is_named():
+    """docs/security.md maps each refusal to the test that makes the fault happen; a named
+    test that does not exist, or a fault test the page does not name, fails here."""
+    root = DOCS.parent
+    named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", (DOCS / "security.md").read_text())
+    assert len(named) >= 40
+    missing = [f"{path}::{name}" for path, name in named
+               if not re.search(rf"^def {name}\(", (root / path).read_text(), flags=re.M)]
+    assert not missing, f"docs/security.md names tests that do not exist: {missing}"
+    unnamed = [f"{p.name}::{name}" for p in sorted((root / "tests").glob("test_security_*.py"))
+               for name in re.findall(r"^def (test_\w+)\(", p.read_text(), flags=re.M)
+               if (f"tests/{p.name}", name) not in named]
+    assert not unnamed, f"fault tests docs/security.md does not name: {unnamed}"

@@ -41,6 +41,36 @@ def test_compiled_decoding_gives_the_eager_output(tiny_model):
     assert counters["frames"]["ok"] > compiled_frames  # dynamo compiled the decoding step
 
 
+def test_no_repeat_ngram_bans_generated_repeats_but_not_copies_of_the_prompt():
+    """The prompt [5, 6] may be copied; once the output holds 5, 6 and then 5 again, 6 is banned."""
+    from nlpapp.runtime.hf import GeneratedNoRepeatNGram
+
+    banned = GeneratedNoRepeatNGram(2, prompt_positions=2)
+    copying = banned(torch.tensor([[5, 6, 5]]), torch.zeros(1, 10))  # prompt 5 6, generated 5
+    assert torch.isfinite(copying).all()
+    repeating = banned(torch.tensor([[5, 6, 5, 6, 5]]), torch.zeros(1, 10))  # generated 5 6 5
+    assert repeating[0, 6] == float("-inf") and torch.isfinite(repeating[0, :6]).all()
+
+
+@pytest.mark.parametrize("family", ["causal-lm", "seq2seq-lm"])
+def test_no_repeat_ngram_size_stops_a_looping_output(tiny_model, family):
+    model = load_hf_model(str(tiny_model(family)), None, CPU)
+    prompts = ["the weather is nice", "oil"]
+
+    def repeats(ids):
+        grams = list(zip(ids, ids[1:]))
+        return len(grams) != len(set(grams))
+
+    def generated_ids(params):  # the ids generate() decodes (decoded text may not re-tokenize alike)
+        encoded, skip = model._prepare(prompts, params, chat=True)
+        with torch.inference_mode():
+            output = model.hf_model.generate(**encoded, **model._generate_kwargs(params, skip))
+        return [[i for i in row if i != model.tokenizer.pad_token_id] for row in output[:, skip:].tolist()]
+
+    assert any(repeats(ids) for ids in generated_ids(GenerationParams(max_new_tokens=24)))  # a random model loops
+    assert not any(repeats(ids) for ids in generated_ids(GenerationParams(max_new_tokens=24, no_repeat_ngram_size=2)))
+
+
 def test_chat_template_is_applied_for_causal_models(tiny_model):
     model = load_hf_model(str(tiny_model("causal-lm")), None, CPU)
     assert model.has_chat_template

@@ -35,7 +35,7 @@ def test_merge_then_run_on_one_runtime_gives_the_base_output(runtime, tiny_model
     assert _generate(runtime, str(tmp_path / "merged")) == adapted
 
 
-def test_tokenizer_settings_hold_for_one_call_only(tiny_model):
+def test_tokenizer_settings_hold_for_one_call_only(tiny_model, monkeypatch):
     from nlpapp.runtime.hf import load_hf_model
     from nlpapp.types import LoadOptions
 
@@ -48,11 +48,11 @@ def test_tokenizer_settings_hold_for_one_call_only(tiny_model):
         seen.append(getattr(self, "src_lang", None))
         return original(self, *args, **kwargs)
 
-    type(model.tokenizer).__call__ = spy
-    try:
-        model.generate(["a text"], GenerationParams(max_new_tokens=2, tokenizer_settings={"src_lang": "fr_XX"}))
-    finally:
-        type(model.tokenizer).__call__ = original
+    # monkeypatch removes the attribute afterwards: assigning the inherited one back would leave
+    # the class its own __call__, hiding later spies on the base class
+    monkeypatch.setattr(type(model.tokenizer), "__call__", spy)
+    model.generate(["a text"], GenerationParams(max_new_tokens=2, tokenizer_settings={"src_lang": "fr_XX"}))
+    monkeypatch.undo()
     assert seen == ["fr_XX"]  # the call tokenized with the setting
     assert model.tokenizer.src_lang == "en_XX"  # and the shared tokenizer has its own again
 

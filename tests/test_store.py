@@ -78,6 +78,28 @@ def test_atomic_folder_is_all_or_nothing(tmp_path):
     assert (target / "whole").read_text() == "x"
 
 
+def test_atomic_folder_puts_the_old_folder_back_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
+    """Replacing: the old output is moved aside first; if the rename of the new one then
+    fails (a full or read-only disk), the old one comes back rather than being deleted."""
+    import os
+
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old").write_text("kept")
+    real_rename = os.rename
+
+    def rename(source, destination):
+        if str(source).endswith(".partial"):
+            raise OSError(28, "No space left on device")
+        real_rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError):
+        with atomic_folder(target, replace=True) as scratch:
+            (scratch / "new").write_text("x")
+    assert (target / "old").read_text() == "kept" and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
 def test_atomic_file_keeps_the_old_file_on_failure(tmp_path):
     target = tmp_path / "out.jsonl"
     target.write_text("old")

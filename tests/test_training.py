@@ -31,7 +31,8 @@ def gen_data(tmp_path):
 
 def config(model, data, output, **kw):
     base = dict(task="generation", model=str(model), data=[data], output=str(output), batch_size=4, epochs=2,
-                lr=1e-3, lora_dropout=0.0, save_every=0, holdout=0.0)  # held-out selection: test_selection.py
+                lr=1e-3, lora_dropout=0.0, save_every=0, holdout=0.0,  # held-out selection: test_selection.py
+                mixed_precision="no")  # float32 on every machine: some tests compare exact losses
     return TrainConfig(**{**base, **kw})
 
 
@@ -133,6 +134,29 @@ def test_same_seed_same_result_and_accumulation_equals_a_big_batch(runtime, tiny
               show_progress=False)
     assert a["metrics"]["final_loss"] == b["metrics"]["final_loss"]
     assert c["metrics"]["final_loss"] == pytest.approx(a["metrics"]["final_loss"], abs=1e-5)
+
+
+def test_bf16_mixed_precision_on_cpu_trains_close_to_float32_and_keeps_float32_weights(runtime, tiny_model,
+                                                                                        gen_data, tmp_path):
+    from safetensors.torch import load_file
+
+    fp32 = train(runtime, config(tiny_model("causal-lm"), gen_data, tmp_path / "a", mixed_precision="no"),
+                 show_progress=False)
+    bf16 = train(runtime, config(tiny_model("causal-lm"), gen_data, tmp_path / "b", mixed_precision="bf16"),
+                 show_progress=False)
+    a, b = fp32["metrics"]["final_loss"], bf16["metrics"]["final_loss"]
+    assert a != b and b == pytest.approx(a, rel=0.02)  # autocast ran (bf16 rounds differently), and agrees
+    weights = load_file(str(tmp_path / "b" / "adapter_model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float32}
+    assert bf16["config"]["mixed_precision"] == "bf16" and fp32["config"]["mixed_precision"] == "no"
+
+
+def test_auto_mixed_precision_is_bf16_only_where_the_hardware_has_it():
+    from nlpapp.training.loop import effective_mixed_precision
+
+    assert effective_mixed_precision("no", "cpu") == "no" and effective_mixed_precision("bf16", "cpu") == "bf16"
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()  # oneDNN's own answer for this CPU
+    assert effective_mixed_precision("auto", "cpu") == ("bf16" if native else "no")
 
 
 def test_classifier_from_an_encoder_keeps_its_head_and_labels(runtime, tiny_model, tmp_path):
@@ -385,7 +409,7 @@ def test_two_processes_with_gloo_match_one(tiny_model, gen_data, tmp_path, fake_
     def cmd(out, batch):
         return ["-m", "nlpapp", "train", "generation", "-m", str(tiny_model("causal-lm")), "--data", gen_data,
                 "-o", str(tmp_path / out), "--batch-size", batch, "--epochs", "2", "--lr", "1e-3",
-                "--lora-dropout", "0", "--no-progress", "--json"]
+                "--lora-dropout", "0", "--mixed-precision", "no", "--no-progress", "--json"]  # float32: exact
 
     one = subprocess.run([sys.executable, *cmd("one", "4")], capture_output=True, text=True, timeout=300)
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
@@ -423,3 +447,13 @@ def test_group_by_length_batches_similar_lengths_and_keeps_every_example_once(tm
     assert grouped == batches(True)  # the same seed gives the same batches (resume relies on it)
     assert padding(grouped) < padding(plain) / 4
     assert [b[0] for b in grouped] != sorted((b[0] for b in grouped), key=lambda i: -lengths[i])  # batches shuffled
+
+
+def test_targets_in_capitals_are_warned_about_once(runtime, tiny_model, tmp_path, capsys):
+    rows = [{"prompt": f"say the number {i}", "response": f"NUMBER {i} IS HERE"} for i in range(8)]
+    data = write_jsonl(tmp_path / "caps.jsonl", rows)
+    train(runtime, config(tiny_model("causal-lm"), data, tmp_path / "a", epochs=1), show_progress=False)
+    assert capsys.readouterr().err.count("8 of 8 training targets are in capitals") == 1
+    data = write_jsonl(tmp_path / "lower.jsonl", [{**r, "response": r["response"].lower()} for r in rows])
+    train(runtime, config(tiny_model("causal-lm"), data, tmp_path / "b", epochs=1), show_progress=False)
+    assert "in capitals" not in capsys.readouterr().err

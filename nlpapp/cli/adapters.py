@@ -1,4 +1,4 @@
-"""``nlpapp adapters``: list, show, merge and remove trained adapters."""
+"""``nlpapp adapters``: list, show, verify, merge and remove trained adapters."""
 
 from __future__ import annotations
 
@@ -49,6 +49,22 @@ def show(name: str, as_json: bool) -> None:
     click.echo(f"  trained {config['epochs']} epochs at lr {config['lr']} on {', '.join(manifest['data']['files'])}")
     click.echo("  scores " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                        for k, v in info.scores.items()))
+
+
+@adapters.command()
+@click.argument("name")
+def verify(name: str) -> None:
+    """Check adapter NAME's files against the sha256 its manifest records, without loading it."""
+    from ..runtime.adapters import check_files
+
+    info = state().runtime().adapter(name)
+    check_files(info.path, info.manifest)  # a file that does not match: one error line naming it
+    listed = info.manifest.get("files")
+    if listed is None:
+        click.echo(f"{info.path}: its files are whole, but it was trained before nlpapp recorded their hashes, "
+                   "so they cannot be checked against the manifest")
+    else:
+        click.echo(f"{info.path}: {len(listed)} files match the manifest")
 
 
 @adapters.command()

@@ -5,6 +5,9 @@ transformers load inside the commands that run a model."""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import click
 
 from .. import __version__, log
 from ..errors import NlpappError
+from ..plugins import strict_mode
 from .render import echo_json, table as _table
 from .state import CliState, state
 from .adapters import adapters
@@ -65,8 +69,12 @@ class RootGroup(click.Group):
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nlpapp")
-def cli() -> None:
+@click.option("--strict-plugins", is_flag=True,
+              help="Make any plugin problem fatal: a load failure, a version misfit, a name conflict, a slow "
+                   "or failing hook (also NLPAPP_STRICT_PLUGINS=1).")
+def cli(strict_plugins: bool) -> None:
     """Run NLP tasks on pretrained Transformers; every task comes from a plugin."""
+    # --strict-plugins is acted on by main(), before parsing: plugins load before the arguments are read
 
 
 @cli.command()
@@ -145,17 +153,47 @@ def datasets(as_json: bool) -> None:
                       ["DATASET", "TASK", "PLUGIN", "DESCRIPTION"]))
 
 
-def _register_plugin_commands(current: CliState) -> None:
+def _register_plugin_commands(current: CliState, strict: bool = False) -> None:
     """Let each plugin add its commands (after removing any an earlier call added, so
-    in-process callers start clean); one that fails is named and skipped."""
+    in-process callers start clean); one that fails is named and skipped. A plugin may only
+    add: one that replaces or removes a built-in command or another plugin's has that change
+    undone and is reported, so it cannot take over ``nlpapp train``, say. Each call is timed.
+
+    :raises PluginError: with ``strict``, a plugin that failed, was slow or overstepped."""
+    from ..plugins import fail_if_strict, record_time, slow_limit
+
     for name in set(cli.commands) - BUILTIN_COMMANDS:
         del cli.commands[name]
     cli.lazy.clear()
+    limit, problems = slow_limit(), []
+    warn = (lambda message: None) if strict else log.warn  # strict: the one error line says it
     for impl in current.plugins.hook.register_commands.get_hookimpls():
+        plugin = impl.plugin_name
+        commands, lazy = dict(cli.commands), dict(cli.lazy)
+        started = time.perf_counter()
         try:
             impl.function(cli=cli)
         except Exception as exc:
-            log.warn(f"plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}")
+            problems.append(f"plugin {plugin!r} could not add its commands: {type(exc).__name__}: {exc}")
+            warn(problems[-1])
+        finally:
+            info = current.plugins.plugins[plugin]
+            slow = len(info.slow)
+            record_time(info, "register_commands", time.perf_counter() - started, limit, warn)
+            problems += [f"plugin {plugin!r}: is slow: {what}" for what in info.slow[slow:]]
+        taken = sorted(n for n in {*commands, *lazy}
+                       if cli.commands.get(n) is not commands.get(n) or cli.lazy.get(n) != lazy.get(n))
+        if taken:  # put back what was there before this plugin's call
+            cli.commands.clear()
+            cli.commands.update(commands)
+            cli.lazy.clear()
+            cli.lazy.update(lazy)
+            message = (f"tried to replace or remove the command(s) {', '.join(taken)}; its commands are not added "
+                       "(a plugin may only add commands of new names)")
+            current.plugins.plugins[plugin].conflicts.append(message)  # for nlpapp plugins doctor
+            problems.append(f"plugin {plugin!r} {message}")
+            warn(problems[-1])
+    fail_if_strict(problems, strict)
 
 
 cli.add_command(run)
@@ -182,12 +220,50 @@ def _show_click_error(exc: click.ClickException) -> None:
         click.echo(f"Try '{ctx.command_path} {option}' for help.", err=True)
 
 
+def _global_flags(args: list[str]) -> tuple[bool, str | None]:
+    """``--strict-plugins`` given before the command, and the command's name (read before
+    click parses: the plugins, which may add commands, load first)."""
+    strict = False
+    for arg in args:
+        if arg == "--strict-plugins":
+            strict = True
+        elif not arg.startswith("-"):
+            return strict, arg
+    return strict, None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the exit code; user errors print one line, not a traceback."""
-    current = CliState()  # a fresh invocation: plugins loaded anew, on first use
-    _register_plugin_commands(current)
+    """Run the CLI and return the exit code; user errors print one line, not a traceback.
+
+    ``--strict-plugins`` sets ``NLPAPP_STRICT_PLUGINS=1`` for the invocation (so training
+    workers it starts inherit it); ``nlpapp plugins ...`` loads plugins leniently even then,
+    so a broken plugin can still be diagnosed and removed."""
+    from ..plugins import STRICT_ENV
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    strict, command = _global_flags(args)
+    before = os.environ.get(STRICT_ENV)
+    if strict:
+        os.environ[STRICT_ENV] = "1"
     try:
-        code = cli.main(args=argv, prog_name="nlpapp", standalone_mode=False, obj=current)
+        return _main(args, command)
+    finally:
+        if strict and before is None:  # an in-process caller's environment is left as it was
+            del os.environ[STRICT_ENV]
+        elif strict:
+            os.environ[STRICT_ENV] = before
+
+
+def _main(args: list[str], command: str | None) -> int:
+    from ..plugins import load_plugins
+
+    current = CliState()  # a fresh invocation: plugins loaded anew, on first use
+    lenient = command == "plugins"  # diagnosing and removing a broken plugin works in strict mode too
+    try:
+        if lenient:
+            current._plugins = load_plugins(strict=False)  # loaded here, as CliState would, but lenient
+        _register_plugin_commands(current, strict_mode() and not lenient)
+        code = cli.main(args=args, prog_name="nlpapp", standalone_mode=False, obj=current)
     except NlpappError as exc:
         click.echo(f"nlpapp: error: {exc}", err=True)
         return exc.exit_code

@@ -116,7 +116,8 @@ def uninstall(names: tuple[str, ...], yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Why a plugin failed to load, slow or heavy imports, and hook conflicts. Exit 1 on errors."""
+    """Why a plugin failed to load, slow or heavy imports or hooks, and name conflicts. Exit 1 on errors."""
+    from ..plugins import strict_mode
     from .state import state
 
     findings = diagnose(state().plugins)
@@ -129,8 +130,8 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{count} plugins (and the core), no problems found")
     for f in [] if as_json else findings:
         click.echo(f"{f['level']:<7} {f['plugin']}: {f['message']}" + (f"\n        fix: {f['fix']}" if f["fix"] else ""))
-    if any(f["level"] == "error" for f in findings):
-        ctx.exit(1)
+    if any(f["level"] == "error" for f in findings) or (strict_mode() and state().plugins.problems()):
+        ctx.exit(1)  # strict mode: what it would refuse (a conflict, a slow hook) fails the check too
 
 
 def diagnose(plugin_set: Any) -> list[dict[str, str]]:
@@ -146,12 +147,22 @@ def diagnose(plugin_set: Any) -> list[dict[str, str]]:
                 + info.name)
         elif info.status == "failed":
             add("error", info.name, info.error, _fix_for(info.error, info.name))
-        if info.import_seconds > SLOW_IMPORT_SECONDS:
+        if info.import_seconds > SLOW_IMPORT_SECONDS or any(w.startswith("import ") for w in info.slow):
             add("warning", info.name, f"its import takes {info.import_seconds:.2f} s, paid by every nlpapp command",
                 "import heavy libraries inside the functions that need them")
         if info.heavy_imports:
             add("warning", info.name, f"importing it loads {', '.join(info.heavy_imports)}",
                 "move those imports into the functions that run a model")
+        for what in info.slow:
+            if not what.startswith("import "):  # a slow import has its finding above
+                add("warning", info.name, f"slow at load: its {what}, and every nlpapp command waits for it",
+                    f"make the hook cheap (heavy work inside the functions that need it), or skip it: "
+                    f"NLPAPP_DISABLE_PLUGINS={info.name}")
+        for message in info.conflicts:
+            add("warning", info.name, f"name conflict: {message}",
+                f"uninstall one of the two, or let this plugin win: NLPAPP_OVERRIDE_PLUGINS={info.name}")
+        for message in info.overridden:
+            add("info", info.name, f"overridden as asked: {message}")
         if "register_adapters" in info.hooks:  # still works; the new name says what it registers
             add("warning", info.name, "implements register_adapters, the deprecated name of register_lora_presets",
                 "rename the function register_lora_presets (same signature)")

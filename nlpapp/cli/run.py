@@ -5,6 +5,7 @@ module only gathers inputs from arguments and stdin, and prints."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from typing import Any, Iterator
@@ -33,6 +34,8 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object per output."),
         click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),
         click.Option(["--trust-remote-code"], is_flag=True, help="Run the model repository's own code."),
+        click.Option(["--revision"], metavar="REV",
+                     help="Branch, tag or commit of a hub model; a commit with --trust-remote-code."),
     ]
     for name in task.input_fields:
         params.append(click.Option([f"--{name.replace('_', '-')}", f"field_{name}"], metavar="TEXT",
@@ -41,9 +44,9 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
 
 
 def _argument_records(task: TaskKind, texts: tuple[str, ...], constants: dict[str, str],
-                      columns: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]] | None:
-    """Inputs given as arguments, as ``--FIELD`` values alone, or piped to stdin; ``None``
-    when they come from ``--input``."""
+                      columns: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Inputs given as arguments, as ``--FIELD`` values alone, or piped to stdin. Raises
+    ``InputError`` when there are none, or for stdin that is not UTF-8 (its line and byte)."""
     from ..runtime.records import read_records
 
     main_field = task.input_fields[0]
@@ -51,10 +54,11 @@ def _argument_records(task: TaskKind, texts: tuple[str, ...], constants: dict[st
         return ((f"argument {n}", {**constants, main_field: text}) for n, text in enumerate(texts, start=1))
     if main_field in constants:
         return iter([("options", constants)])
-    if not sys.stdin.isatty():
-        piped = [(where, {**record, **constants}) for where, record in read_records("-", main_field, columns)]
-        if piped:
-            return iter(piped)
+    if not sys.stdin.isatty():  # streamed: a long pipe is never held in memory whole
+        piped = ((where, {**record, **constants}) for where, record in read_records("-", main_field, columns))
+        first = next(piped, None)
+        if first is not None:
+            return itertools.chain([first], piped)
     raise InputError(f"no input: give the {main_field} as an argument, with --{main_field.replace('_', '-')}, "
                      f"with --input FILE, or on stdin (see nlpapp run {task.name} --help)")
 
@@ -75,7 +79,7 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
     config = RunFileConfig(**settings, task=task.name, options=options, columns=columns, constants=constants,
                            task_file=str(task_file.path) if task_file else None)
     runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
-                              trust_remote_code=kw["trust_remote_code"])
+                              trust_remote_code=kw["trust_remote_code"], revision=kw["revision"])
     streamed: list[str] = []
 
     def stream(piece: str) -> None:

@@ -6,12 +6,12 @@ import json
 from pathlib import PurePath
 from typing import Any
 
+from ..runs import STATUSES
 from .render import confirm
 
 import click
 
 KINDS = ("run", "train", "eval")
-STATUSES = ("running", "succeeded", "failed")
 CELL_CHARS = 24  # longer names are cut in the list: it is for finding a run, `show` has the rest
 LISTED = 5  # a confirmation names this many runs, then a count
 

@@ -39,7 +39,9 @@ def _params(task: TaskKind) -> list[click.Parameter]:
                                                            "names (lora_r: 16; all but output); options given here "
                                                            "override it."),
         *config_options(TrainConfig),
-        O(["--resume"], is_flag=True, help="Continue an interrupted run from its last checkpoint."),
+        O(["--resume"], is_flag=True, help="Continue an interrupted run from its last checkpoint; refused (naming "
+                                           "what changed) if the options, the data's content or the base model "
+                                           "differ from that run's."),
         O(["--overwrite"], is_flag=True, help="Replace an existing --output."),
         O(["--require-improvement"], is_flag=True, help="Exit 1 unless the adapter beats the base on the held-out "
                                                           "examples (the 95% interval of the gain excludes 0); the "

@@ -4,7 +4,8 @@
 ``PeftModel.from_pretrained`` loads them; ``nlpapp-adapter.json`` adds what nlpapp needs to
 use them safely: the task, the base model's identity (a fingerprint of its weights, so a
 different base under the same name is caught), the training config, a hash of the data,
-the final metrics and library versions. A folder without the manifest is not a finished
+the final metrics, library versions and the sha256 of each file a loader reads (``files``),
+checked before the adapter is used. A folder without the manifest is not a finished
 adapter: the manifest is written last, inside a folder that is renamed into place whole."""
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from .. import config as nlpapp_config
-from ..errors import NlpappError, UnknownNameError
+from ..errors import ModelLoadError, NlpappError, UnknownNameError
+from . import trust
 
 MANIFEST = "nlpapp-adapter.json"
 REQUIRED_KEYS = ("kind", "task", "base_model", "config", "data", "metrics")  # what nlpapp reads back
-WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")  # peft's files of a LoRA adapter
+CONFIG_FILE, WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
+WEIGHT_FILES = (CONFIG_FILE, WEIGHTS_FILE)  # peft's files of a LoRA adapter
 HEAD_MODULES = ("classifier", "score", "qa_outputs")  # task heads a new adapter brings itself
+UNHASHED = frozenset({MANIFEST, "README.md", "train-log.jsonl", "loss-curve.png"})  # no loader reads these
 FORMAT_VERSION = 1
 
 
@@ -75,7 +80,154 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    (folder / MANIFEST).write_text(json.dumps({"format": FORMAT_VERSION, **manifest}, indent=2) + "\n")
+    """Write the manifest into ``folder``, with the sha256 of every file already there that a
+    loader reads (``file_hashes``): call it last, once the weights are saved."""
+    text = json.dumps({"format": FORMAT_VERSION, **manifest, "files": file_hashes(folder)}, indent=2)
+    (folder / MANIFEST).write_text(text + "\n")
+
+
+_digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime): sha256, so a big file is hashed once
+
+
+def _sha256(path: Path) -> str:
+    from .gguf import sha256_file
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = sha256_file(path)
+    return _digests[key]
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """The sha256 of each file in ``folder`` (and its subfolders, links not followed) that a
+    loader reads: weights, configs and tokenizer files, not the manifest, logs or plots.
+    Keys are paths relative to the folder, with ``/``."""
+    found = {}
+    for parent, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(parent) / name
+            relative = path.relative_to(folder).as_posix()
+            if relative not in UNHASHED and path.is_file() and not path.is_symlink():
+                found[relative] = _sha256(path)
+    return found
+
+
+def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Check each file the manifest lists against its sha256. An adapter written before
+    nlpapp recorded hashes (no ``files``) is not checked. Raises ``ModelLoadError`` naming
+    the first file that is missing or does not match."""
+    files = manifest.get("files")
+    if files is None:
+        return
+    if not isinstance(files, dict):
+        raise ModelLoadError(f"{folder / MANIFEST} has a malformed files table; retrain the adapter")
+    for name, digest in sorted(files.items()):
+        if not isinstance(digest, str) or os.path.isabs(name) or ".." in Path(name).parts:
+            raise ModelLoadError(f"{folder / MANIFEST} lists {name!r}, not a file of the adapter; retrain it")
+        path = folder / name
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is listed in {MANIFEST} but missing; copy the whole adapter folder again")
+        if _sha256(path) != digest:
+            raise ModelLoadError(f"{path} does not match the sha256 recorded in {folder / MANIFEST}: it changed "
+                                 "after training; retrain the adapter or copy it again")
+
+
+def check_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Everything checked before an adapter folder is used: no link reaching outside it
+    (``UnsafeModelError``), each file matching the manifest (``verify_files``), whole
+    safetensors files and shard indexes inside the folder (``trust.check_folder``).
+    Errors are ``ModelLoadError``s naming the file, in one line."""
+    trust.check_links(folder)  # first: hashing follows links
+    verify_files(folder, manifest)
+    trust.check_folder(folder)
+
+
+def _lora_config(folder: Path) -> Any:
+    """The adapter's ``LoraConfig``, set up for loading saved weights: frozen, and with no
+    initialisation that would compute from (or change) the base weights."""
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{folder} has no {CONFIG_FILE}: the adapter's weights are missing; retrain it or "
+                             "copy the whole folder")
+    data = trust.read_json(path)
+    if not isinstance(data, dict) or data.get("peft_type") != "LORA":
+        kind = data.get("peft_type") if isinstance(data, dict) else None
+        raise ModelLoadError(f"{path} is not a LoRA adapter config (peft_type {kind!r}); retrain the adapter")
+    from peft import LoraConfig
+
+    try:
+        config = LoraConfig.from_pretrained(str(folder))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{path} is not a valid LoRA config ({str(exc).splitlines()[0] if str(exc) else exc!r}); "
+                             "retrain the adapter") from None
+    config.inference_mode = True
+    config.init_lora_weights = False  # the saved weights replace it; PiSSA-style inits rewrite the base
+    return config
+
+
+def _few(keys: list[str], limit: int = 4) -> str:
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _check_tensors(path: Path, header: dict[str, Any], expected: dict[str, tuple[int, ...]]) -> None:
+    found = {name: tuple(info["shape"]) for name, info in header.items() if name != "__metadata__"}
+    problems = []
+    if missing := sorted(set(expected) - set(found)):
+        problems.append(f"missing {_few(missing)}")
+    if unexpected := sorted(set(found) - set(expected)):
+        problems.append(f"unexpected {_few(unexpected)}")
+    if wrong := [f"{k} is {list(found[k])} in the file, {list(expected[k])} in the model"
+                 for k in sorted(set(found) & set(expected)) if found[k] != expected[k]]:
+        problems.append(f"shape mismatch: {_few(wrong, 2)}")
+    if problems:
+        raise ModelLoadError(f"{path} does not fit the model with its {CONFIG_FILE} ({'; '.join(problems)}); "
+                             "retrain the adapter or copy it again")
+
+
+def attach(model: Any, folder: Path, name: str = "default") -> Any:
+    """``model`` (a transformers model, or a peft model holding other adapters) with the
+    LoRA adapter in ``folder`` loaded as ``name``: a peft model. The folder's files are
+    checked first (``check_files``, when it has a manifest), then its tensors' names and
+    shapes against what its config puts on ``model``, so nothing is loaded half.
+    Raises ``ModelLoadError`` naming the file (unreadable config, tensors missing,
+    unexpected or of another shape); ``model`` is then left as it was."""
+    from peft import PeftModel, get_peft_model
+    from peft.utils import get_peft_model_state_dict
+
+    if isinstance(model, PeftModel) and name in model.peft_config:
+        return model
+    if (folder / MANIFEST).is_file():
+        check_files(folder, read_manifest(folder))
+    else:
+        trust.check_folder(folder)
+    config = _lora_config(folder)
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise ModelLoadError(f"{folder} has no {WEIGHTS_FILE}: the adapter's weights are missing; retrain it or "
+                             "copy the whole folder")
+    header = trust.safetensors_header(folder / WEIGHTS_FILE)
+    fresh = not isinstance(model, PeftModel)
+    try:
+        if fresh:
+            peft_model = get_peft_model(model, config, adapter_name=name)
+        else:
+            model.add_adapter(name, config)
+            peft_model = model
+    except ValueError as exc:  # e.g. its target modules are not in this model
+        raise ModelLoadError(f"{folder / CONFIG_FILE} does not fit the model ({str(exc).splitlines()[0]}); "
+                             "use the adapter with the base model it was trained on") from None
+    try:
+        expected = {k: tuple(v.shape) for k, v in get_peft_model_state_dict(peft_model, adapter_name=name).items()}
+        _check_tensors(folder / WEIGHTS_FILE, header, expected)
+        peft_model.load_adapter(str(folder), adapter_name=name)
+    except BaseException:
+        if fresh:
+            peft_model.unload()  # takes the injected layers out of the (shared) base model again
+        else:
+            peft_model.delete_adapter(name)
+        raise
+    return peft_model
 
 
 def head_of(manifest: dict[str, Any]) -> str:

@@ -30,6 +30,10 @@ def atomic_folder(target: Path, replace: bool = False) -> Iterator[Path]:
         try:
             os.rename(scratch, target)
         except OSError:
+            if old is not None and not target.exists():  # put the old one back: never lose both
+                os.rename(old, target)
+                old = None
+                raise
             if not target.is_dir():  # another process finished first: theirs is as good
                 raise
         for stale in target.parent.glob(f".{target.name}.*.partial"):  # left by a killed writer;

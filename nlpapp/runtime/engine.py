@@ -4,14 +4,24 @@ Inputs are read in windows; inside a window they are sorted by length so each ba
 inputs of similar size (less padding; for one-pass models a long tail of lengths gets
 smaller batches), run under ``torch.inference_mode`` by the model
 backend, and yielded back in input order as soon as the window is done. Memory stays
-bounded by the window, so an input file larger than memory streams through."""
+bounded by the window, so an input file larger than memory streams through.
+
+A task's ``predict`` is plugin code: an exception from it becomes a one-line ``PluginError``
+naming the plugin and the task (an ``NlpappError`` it raises passes through). Running out of
+memory on a batch (``torch.OutOfMemoryError``, ``MemoryError``) retries that batch once in
+halves, and runs every later batch at the halved size, with one warning saying which
+``--batch-size`` to pass; out of memory again is a one-line error saying what to do."""
 
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any, Callable, Iterable, Iterator
 
+from .. import log
+from ..errors import NlpappError, PluginError
 from ..model import Model, StreamCallback
+from ..registry import owner_of
 from ..task import TaskKind
 
 WINDOW_BATCHES = 16  # batches per sorting window: more sorts better, streams later
@@ -29,13 +39,12 @@ class Predictor:
         """``one_pass``: the model's head reads its input in one pass (``ModelHead.one_pass``),
         so a batch also ends at the padding limit."""
         if batch_size < 1:
-            from ..errors import NlpappError
-
             raise NlpappError(f"--batch-size must be at least 1, got {batch_size}")
         task.check_model(model)
         self.task, self.model, self.batch_size = task, model, batch_size
         self.options = task.parse_options(options)  # a mapping or the task's Options
         self.limit_padding = one_pass
+        self.halved = False  # set when out of memory halved the batch size
 
     def predict(self, inputs: Iterable[Any], stream: StreamCallback | None = None,
                 on_batch: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:
@@ -67,12 +76,67 @@ class Predictor:
         outputs: list[Any] = [None] * len(window)
         for indices in self._batches(window):
             batch = [window[i] for i in indices]
-            results = self.task.predict(self.model, batch, self.options, stream=stream)
-            if len(results) != len(batch):
-                raise RuntimeError(f"task {self.task.name!r} returned {len(results)} outputs "
-                                   f"for {len(batch)} inputs")
+            results = self._predict_batch(batch, stream)
             for i, result in zip(indices, results):
                 outputs[i] = result
             if on_batch:
                 on_batch(len(batch))
         yield from zip(window, outputs)
+
+    def _predict_batch(self, batch: list[Any], stream: StreamCallback | None) -> list[Any]:
+        """The task's outputs for ``batch``, in pieces of at most ``batch_size`` (smaller than
+        the batch once out of memory halved it).
+
+        :raises NlpappError: out of memory after halving, or on a batch of one.
+        :raises PluginError: the task's ``predict`` raised, or returned the wrong number of outputs."""
+        try:
+            return [r for start in range(0, len(batch), self.batch_size)
+                    for r in self._predict(batch[start:start + self.batch_size], stream)]
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            size = min(len(batch), self.batch_size)
+            if size == 1:
+                raise NlpappError(f"out of memory running task {self.task.name!r} on a single input: shorten "
+                                  "the input, use a smaller model, or --device cpu") from None
+            if self.halved:
+                raise NlpappError(f"out of memory running task {self.task.name!r} on a batch of {size}: pass a "
+                                  f"smaller --batch-size (e.g. {size // 2}), shorter inputs, a smaller model, or "
+                                  "--device cpu") from None
+        _free_accelerator_memory()  # outside the except block: its traceback held the batch's tensors
+        self.halved, self.batch_size = True, max(1, size // 2)
+        log.warn(f"out of memory on a batch of {size}; running batches of {self.batch_size} from now on "
+                 f"(pass --batch-size {self.batch_size} to start there)")
+        return self._predict_batch(batch, stream)
+
+    def _predict(self, batch: list[Any], stream: StreamCallback | None) -> list[Any]:
+        try:
+            results = self.task.predict(self.model, batch, self.options, stream=stream)
+        except NlpappError:
+            raise
+        except Exception as exc:
+            if _out_of_memory(exc):
+                raise
+            raise PluginError(f"{self._who()} failed in predict: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(results, (list, tuple)) or len(results) != len(batch):
+            got = f"{len(results)} outputs" if isinstance(results, (list, tuple)) else f"a {type(results).__name__}"
+            raise PluginError(f"{self._who()} returned {got} from predict for {len(batch)} inputs; "
+                              "predict returns a list with one output per input")
+        return list(results)
+
+    def _who(self) -> str:
+        plugin = owner_of(self.task)
+        return f"plugin {plugin!r} (task {self.task.name!r})" if plugin else f"task {self.task.name!r}"
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # only a model that runs torch can raise torch's
+    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _free_accelerator_memory() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -57,22 +57,36 @@ def _drop_quantization_config(folder: Path) -> None:
 
 
 def convert(gguf_path: Path, target: Path) -> Path:
-    """Dequantise ``gguf_path`` into a float32 safetensors folder at ``target``."""
+    """Dequantise ``gguf_path`` into a float32 safetensors folder at ``target``; only the file
+    itself is read, never its neighbours, and no code runs. Raises ``ModelLoadError`` when
+    it cannot be read."""
     if is_converted(target):
         return target
     if not gguf_path.is_file():
         raise ModelLoadError(f"GGUF file {gguf_path} does not exist")
     log.info(f"converting {gguf_path.name} to safetensors once (cached in {target.parent}); "
              "this takes a minute")
+    import tempfile
+
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    folder, filename = str(gguf_path.parent), gguf_path.name
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"cannot read GGUF file {gguf_path}: {exc}") from exc
+    from . import trust
+
+    filename = gguf_path.name
+    with tempfile.TemporaryDirectory(prefix="nlpapp-gguf-") as alone, trust.remote_code_policy(False):
+        # transformers also reads a tokenizer_config.json, generation_config.json or auto_map code
+        # that happens to lie beside the file; linked into a folder of its own, only the GGUF is read
+        folder = alone
+        try:
+            (Path(alone) / filename).symlink_to(gguf_path.resolve())
+        except OSError:  # no symbolic links here (Windows without the right): read it where it is
+            folder = str(gguf_path.parent)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"cannot read GGUF file {gguf_path}: {exc}") from exc
     # A model loaded from GGUF refuses save_pretrained; build a plain one from its config.
     settings = loaded.config.to_dict()
     settings.pop("quantization_config", None)  # the weights below are dequantised floats

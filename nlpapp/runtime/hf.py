@@ -18,6 +18,7 @@ from ..model import Model, StreamCallback
 from ..head import Head
 from ..types import GenerationParams, LoadOptions, Span
 from .device import resolve_device, resolve_dtype, torch_dtype
+from .trust import remote_code_policy
 
 if TYPE_CHECKING:
     from ..head import ModelHead
@@ -77,6 +78,14 @@ def _weights_policy(path: str, options: LoadOptions) -> bool | None:
     return False
 
 
+def _source_kwargs(path: str, options: LoadOptions) -> dict[str, Any]:
+    """``trust_remote_code``, and for a hub id the ``revision`` asked for."""
+    kwargs: dict[str, Any] = {"trust_remote_code": options.trust_remote_code}
+    if options.revision and not Path(path).is_dir():
+        kwargs["revision"] = options.revision
+    return kwargs
+
+
 def read_config(path: str, options: LoadOptions) -> Any:
     """The transformers config of a folder or hub id, or a ``ModelLoadError`` in one line."""
     import transformers as tf
@@ -84,7 +93,7 @@ def read_config(path: str, options: LoadOptions) -> Any:
     tf.utils.logging.set_verbosity_error()  # nlpapp reports problems itself, in one line
     tf.utils.logging.disable_progress_bar()
     try:
-        return tf.AutoConfig.from_pretrained(path, trust_remote_code=options.trust_remote_code)
+        return tf.AutoConfig.from_pretrained(path, **_source_kwargs(path, options))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain_load_failure(path, exc, options)) from exc
 
@@ -105,7 +114,7 @@ def load_hf_model(path: str, head: str | None, options: LoadOptions, labels: tup
     if labels:
         for key, value in chosen.label_config(tuple(labels)).items():
             setattr(config, key, value)
-    common = {"trust_remote_code": options.trust_remote_code}
+    common = _source_kwargs(path, options)
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     try:
@@ -117,6 +126,7 @@ def load_hf_model(path: str, head: str | None, options: LoadOptions, labels: tup
     model.to(device).eval()
     wrapped = chosen.model_class(path, model, tokenizer, device=device, dtype=dtype)
     wrapped.head = chosen.name  # a plugin's head may reuse a built-in wrapper class
+    wrapped.trust_remote_code = options.trust_remote_code
     return wrapped
 
 
@@ -140,6 +150,10 @@ class HFModel(Model):
     with the tokenizer handling every head shares. A plugin's head subclasses it and calls
     ``forward`` (which owns ``inference_mode`` and device placement)."""
 
+    # whether generate() may run code shipped with a model (transformers' custom_generate):
+    # what the user allowed when it was loaded, whatever generate kwargs a task passes
+    trust_remote_code = False
+
     def __init__(self, path: str, model: Any, tokenizer: Any, *, device: str, dtype: str):
         self.name = path
         self.hf_model = model
@@ -154,13 +168,13 @@ class HFModel(Model):
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
 
     def load_adapter(self, name: str, folder: str) -> None:
-        from peft import PeftModel
+        """Attach the LoRA adapter in ``folder`` as ``name`` and make it active. Raises
+        ``ModelLoadError`` naming the file when its config cannot be read or its weights do
+        not fit this model (missing, unexpected or differently shaped tensors); the model is
+        then left as it was."""
+        from .adapters import attach
 
-        if isinstance(self.hf_model, PeftModel):
-            if name not in self.hf_model.peft_config:
-                self.hf_model.load_adapter(folder, adapter_name=name)
-        else:
-            self.hf_model = PeftModel.from_pretrained(self.hf_model, folder, adapter_name=name)
+        self.hf_model = attach(self.hf_model, Path(folder), name)
         self.hf_model.to(self.device).eval()
         self.activate_adapter(name)
 
@@ -261,7 +275,9 @@ def _compile_config(device: str) -> Any:
 class _Generator(HFModel):
     """generate() for causal and seq2seq models."""
 
-    def _generate_kwargs(self, params: GenerationParams) -> dict[str, Any]:
+    def _generate_kwargs(self, params: GenerationParams, prompt_positions: int) -> dict[str, Any]:
+        """transformers ``generate`` kwargs; ``prompt_positions``: leading positions of each
+        output row that are not generated text (what ``_prepare`` returns)."""
         import torch
 
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens,
@@ -275,6 +291,11 @@ class _Generator(HFModel):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if params.compile:
             kwargs.update(cache_implementation="static", compile_config=_compile_config(self.device))
+        if params.no_repeat_ngram_size:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [GeneratedNoRepeatNGram(params.no_repeat_ngram_size, prompt_positions)])
         kwargs.update(params.extra)
         return kwargs
 
@@ -287,10 +308,10 @@ class _Generator(HFModel):
         import torch
 
         encoded, skip = self._prepare(prompts, params, chat)
-        kwargs = self._generate_kwargs(params)
+        kwargs = self._generate_kwargs(params, skip)
         if stream is not None and len(prompts) == 1:
             kwargs["streamer"] = _make_streamer(self.tokenizer, stream)
-        with torch.inference_mode():
+        with torch.inference_mode(), remote_code_policy(self.trust_remote_code):
             output = self.hf_model.generate(**self._to_device(encoded), **kwargs)
         return self.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)
 
@@ -299,8 +320,8 @@ class _Generator(HFModel):
         import torch
 
         encoded, skip = self._prepare(prompts, params, chat)
-        with torch.inference_mode():
-            output = self.hf_model.generate(**self._to_device(encoded), **self._generate_kwargs(params),
+        with torch.inference_mode(), remote_code_policy(self.trust_remote_code):
+            output = self.hf_model.generate(**self._to_device(encoded), **self._generate_kwargs(params, skip),
                                             return_dict_in_generate=True, output_scores=True)
             logp = self.hf_model.compute_transition_scores(output.sequences, output.scores,
                                                            normalize_logits=True).float().cpu()
@@ -309,6 +330,22 @@ class _Generator(HFModel):
         mean_logp = (logp * real).sum(1) / real.sum(1).clamp(min=1)
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         return [(text, math.exp(float(lp))) for text, lp in zip(texts, mean_logp)]
+
+
+class GeneratedNoRepeatNGram:
+    """transformers' ``NoRepeatNGramLogitsProcessor`` on the generated tokens only. Given to a
+    decoder-only model, transformers' own ``no_repeat_ngram_size`` also bans every n-gram of
+    the prompt, so a summary or answer could not copy a name from its input; here the first
+    ``prompt_positions`` of each row are left out. Scores: (batch, vocab) logits, changed in place."""
+
+    def __init__(self, size: int, prompt_positions: int):
+        from transformers import NoRepeatNGramLogitsProcessor
+
+        self.banned = NoRepeatNGramLogitsProcessor(size)
+        self.prompt_positions = prompt_positions
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        return self.banned(input_ids[:, self.prompt_positions:], scores)
 
 
 class CausalLM(_Generator):

@@ -18,7 +18,7 @@ from ..model import Model
 from ..registry import Registry
 from ..head import ModelHead
 from ..types import LoadOptions, ModelPreset
-from . import gguf
+from . import gguf, trust
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 HUB_PROBE_SECONDS = 2.0  # a reachable hub (or proxy) accepts a connection well within this
@@ -62,10 +62,12 @@ class ModelStore:
                                  "nlpapp models for registered names")
         if "/" not in spec and difflib.get_close_matches(spec, self.presets.names(), n=1, cutoff=0.75):
             raise UnknownNameError("model", spec, self.presets.names())
+        # before any network: remote code from the hub runs only at a pinned commit
+        trust.check_pin(spec, spec, self.options.trust_remote_code, self.options.revision)
         offline = hub_offline_reason()
         if offline is None:
             return ResolvedSpec(spec, spec, "hub")
-        cached = _cached_snapshot(spec)  # offline, a model downloaded before still loads
+        cached = _cached_snapshot(spec, self.options.revision)  # offline, a model downloaded before still loads
         if cached is None:
             raise ModelLoadError(f"cannot fetch {spec!r} from the Hugging Face Hub ({offline}) and it is not in "
                                  "the local cache; use a local model folder, a .gguf file or a registered model "
@@ -96,7 +98,12 @@ class ModelStore:
         """The model for ``spec``, with ``adapter`` (a folder or remembered name) active;
         without one, any adapters loaded earlier on the same base are switched off.
         ``head`` and ``labels`` put a head with those labels on the base (new ones are
-        initialised from seed 0, so the same base gives the same untrained head)."""
+        initialised from seed 0, so the same base gives the same untrained head).
+
+        Raises ``ModelLoadError`` (one line, naming the file) for a model or adapter that
+        cannot be found or read, a file that does not match the adapter's manifest, or
+        adapter weights that do not fit; ``UnsafeModelError`` for a file reaching outside
+        its folder, pickle weights or model code the user did not allow (``trust``)."""
         if adapter is None:
             model = self._load_base(spec, head, labels)
             model.activate_adapter(None)
@@ -105,6 +112,7 @@ class ModelStore:
 
         folder = adapters.resolve(adapter)
         manifest = adapters.read_manifest(folder)
+        adapters.check_files(folder, manifest)  # links, hashes, safetensors headers: before any loader reads them
         if manifest["kind"] == "full":  # a fully fine-tuned model is a model folder of its own
             return self._load_base(str(folder), adapters.head_of(manifest), None)
         try:
@@ -140,7 +148,10 @@ class ModelStore:
         from .hf import detect_head, read_config
 
         try:
-            return detect_head(read_config(resolved.path, self.options), self.heads)
+            if Path(resolved.path).is_dir():
+                trust.check_folder(Path(resolved.path))
+            with trust.remote_code_policy(self.options.trust_remote_code):
+                return detect_head(read_config(resolved.path, self.options), self.heads)
         except ModelLoadError:
             return None
 
@@ -165,8 +176,14 @@ class ModelStore:
                      options: LoadOptions) -> Model:
         from ..hookcall import first_result
 
-        model = first_result(self.hook.load_model, path=resolved.path, head=head, family=head, options=options,
-                             labels=labels)
+        # the one place every loader goes through: what a folder may reach and what code
+        # may run are decided here, for whichever plugin loads the model
+        trust.check_pin(spec, resolved.path, options.trust_remote_code, options.revision)
+        if Path(resolved.path).is_dir():
+            trust.check_folder(Path(resolved.path))
+        with trust.remote_code_policy(options.trust_remote_code):
+            model = first_result(self.hook.load_model, path=resolved.path, head=head, family=head, options=options,
+                                 labels=labels)
         if model is None:
             raise ModelLoadError(f"no plugin could load model {spec!r}")
         if resolved.kind == "alias":
@@ -221,11 +238,11 @@ def _connects(address: tuple[str, int], seconds: float) -> bool:
     return bool(result) and result[0]
 
 
-def _cached_snapshot(repo_id: str) -> str | None:
-    """The folder of ``repo_id`` in the local Hugging Face cache, or None."""
+def _cached_snapshot(repo_id: str, revision: str | None = None) -> str | None:
+    """The folder of ``repo_id`` (at ``revision``, default main) in the local Hugging Face cache, or None."""
     from huggingface_hub import snapshot_download
 
     try:
-        return snapshot_download(repo_id, local_files_only=True)
+        return snapshot_download(repo_id, revision=revision, local_files_only=True)
     except Exception:  # not cached (or a broken cache entry): the caller says what to do instead
         return None

@@ -13,6 +13,7 @@ from ..errors import NlpappError
 from ..recipe import TrainingRecipe
 
 OBJECTIVES = ("task", "lm")
+MIXED_PRECISION = ("auto", "bf16", "no")  # accelerate's names (its fp16 needs a loss scaler: not offered)
 # the fields a TrainingRecipe fills when they are unset (epochs is scaled to the data)
 # --full takes the recipe's (LoRA) learning rate times this: LoRA's usual rates are about ten
 # times full fine-tuning's (Biderman et al. 2024, "LoRA Learns Less and Forgets Less");
@@ -20,6 +21,8 @@ OBJECTIVES = ("task", "lm")
 FULL_LR_FACTOR = 0.1
 RECIPE_FIELDS = ("lr", "head_lr", "batch_size", "max_length", "lora_r", "lora_alpha", "select_by", "patience")
 # target_modules is filled too, but stays None (the architecture's preset) when the recipe has none
+# fields that do not change the training result: --resume accepts other values of them
+NOT_FINGERPRINTED = ("output", "save_every", "allow_changed_inputs")
 
 
 @dataclass
@@ -74,6 +77,13 @@ class TrainConfig:
     save_every: int = setting(50, "Optimizer steps between checkpoints; 0: none.")
     gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
     group_by_length: bool = setting(False, "Batch examples of similar length (less padding on ragged data).")
+    mixed_precision: str = setting("auto", "Compute in bf16 under torch.autocast, weights and optimizer state "
+                                           "staying float32: bf16, no, or auto (bf16 where the GPU or CPU computes "
+                                           "it natively: AVX512-BF16/AMX; the manifest records which).",
+                                     choices=MIXED_PRECISION)
+    allow_changed_inputs: bool = setting(False, "With --resume: continue although the data files' content or the "
+                                                "base model's files changed since the checkpoint (refused by "
+                                                "default: the result would match neither run).")
     options: dict[str, Any] = setting(help="The task's own options (prompts, languages).", default_factory=dict,
                                       cli=False)
     columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
@@ -87,6 +97,7 @@ class TrainConfig:
         unset_or = lambda value, ok: value is None or ok(value)  # noqa: E731 - None: the recipe's value
         checks = [
             (self.objective in OBJECTIVES, "objective", f"one of {', '.join(OBJECTIVES)}"),
+            (self.mixed_precision in MIXED_PRECISION, "mixed_precision", f"one of {', '.join(MIXED_PRECISION)}"),
             (unset_or(self.epochs, lambda v: v >= 1), "epochs", "at least 1"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps", "at least 1"),
             (unset_or(self.batch_size, lambda v: v >= 1), "batch_size", "at least 1"),
@@ -124,8 +135,32 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the training result (not where it is written)."""
-        relevant = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("output", "save_every")}
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.resume_options(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def resume_options(self) -> dict[str, Any]:
+        """The settings a checkpoint records and ``--resume`` must find unchanged, as JSON values."""
+        relevant = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_FINGERPRINTED}
+        return json.loads(json.dumps(relevant))
+
+    def changed_options(self, recorded: dict[str, Any]) -> list[str]:
+        """Each setting that differs from ``recorded`` (``resume_options`` of an earlier run),
+        as ``--name old → new``."""
+        now = self.resume_options()
+        flags = {f.name: f.metadata.get("cli", True) for f in dataclasses.fields(self)}
+        changed = []
+        for name in sorted(set(now) | set(recorded)):
+            if now.get(name) != recorded.get(name):
+                label = f"--{name.replace('_', '-')}" if flags.get(name, True) else f"the {name}"
+                changed.append(f"{label} {_shown(recorded.get(name))} → {_shown(now.get(name))}")
+        return changed
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return json.dumps(value) if isinstance(value, dict) else str(value)

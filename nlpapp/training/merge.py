@@ -29,7 +29,6 @@ def merge(store: Any, adapter: str, output: Path, overwrite: bool = False) -> di
 
     The base is loaded afresh for the merge, so the runtime's cached model keeps serving
     the base weights afterwards."""
-    from peft import PeftModel
 
     from ..errors import NlpappError
     from ..runtime.atomic import atomic_folder
@@ -38,6 +37,8 @@ def merge(store: Any, adapter: str, output: Path, overwrite: bool = False) -> di
     manifest = adapters.read_manifest(folder)
     if manifest["kind"] != "lora":
         raise NlpappError(f"{folder} is a fully trained model, not an adapter; there is nothing to merge")
+    if output.resolve() == folder.resolve() or output.resolve() in folder.resolve().parents:
+        raise NlpappError(f"--output {output} would replace the adapter {folder} it merges; write to another folder")
     if output.exists() and not overwrite:
         raise NlpappError(f"--output {output} already exists; pass --overwrite to replace it")
     head = store.heads.get(adapters.head_of(manifest))
@@ -45,7 +46,7 @@ def merge(store: Any, adapter: str, output: Path, overwrite: bool = False) -> di
     base = store.load_uncached(spec, head.name, tuple(manifest.get("labels") or ()) or None)
     module, tokenizer = base.trainable_module(), base.tokenizer
     adapters.check_base(manifest, adapters.base_fingerprint(module, head.new_modules), spec)
-    peft_model = PeftModel.from_pretrained(module, str(folder)).to(base.device).eval()
+    peft_model = adapters.attach(module, folder).to(base.device).eval()
     unmerged = _probe(peft_model, tokenizer, head)
     merged_model = peft_model.merge_and_unload()
     merged = _probe(merged_model, tokenizer, head)

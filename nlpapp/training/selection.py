@@ -132,10 +132,12 @@ def perplexity(per_block: Sequence[Sequence[float]], indices: Sequence[int]) -> 
 def improved(scorer: Any, best: Evaluation | None, result: Evaluation) -> bool:
     """Whether ``result`` beats ``best`` on the scorer's score; on a tie (common on a few
     held-out examples), a lower held-out ``loss`` wins, so a saturated score does not keep
-    an undertrained early checkpoint."""
+    an undertrained early checkpoint. A non-finite score (NaN perplexity) never wins."""
+    key = scorer.select_by
+    if isinstance(result.scores.get(key), float) and not math.isfinite(result.scores[key]):
+        return False
     if best is None:
         return True
-    key = scorer.select_by
     new, old = result.scores[key], best.scores[key]
     if new == old:
         return result.scores.get("loss", math.inf) < best.scores.get("loss", math.inf)

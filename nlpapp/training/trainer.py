@@ -16,6 +16,7 @@ from ..errors import InputError, NlpappError
 from ..head import Head, ModelHead
 from ..hookcall import notify
 from ..labels import base_labels
+from .. import log
 from ..log import info
 from ..recipe import LANGUAGE_MODELLING
 from ..runtime import adapters
@@ -24,7 +25,7 @@ from ..types import LoadOptions
 from . import distributed
 from .config import RECIPE_FIELDS, TrainConfig
 from .head_init import balance_classes, initialise_classifier
-from .loop import TrainingLoop
+from .loop import TrainingLoop, effective_mixed_precision
 from .selection import PerplexityScorer, TaskScorer, held_out_indices, verdict
 
 
@@ -50,8 +51,9 @@ def expand_files(patterns: list[str], option: str, registries: Any = None) -> li
     return files
 
 
-def data_hash(files: list[str], runtime: Any = None, task: TaskKind | None = None) -> str:
-    """One hash of the training data: each file's bytes, or each registered dataset's records."""
+def data_digests(files: list[str], runtime: Any = None, task: TaskKind | None = None) -> list[str]:
+    """The sha256 of each file's bytes, or of each registered dataset's records. Whole
+    files: reading them to train costs as much, and a changed line anywhere must show."""
     from .. import datasets
     from ..runtime.gguf import sha256_file
 
@@ -62,7 +64,43 @@ def data_hash(files: list[str], runtime: Any = None, task: TaskKind | None = Non
             parts.append(hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest())
         else:
             parts.append(sha256_file(Path(spec)))
+    return parts
+
+
+def data_hash(files: list[str], runtime: Any = None, task: TaskKind | None = None,
+              digests: list[str] | None = None) -> str:
+    """One hash of the training data: each file's bytes, or each registered dataset's records
+    (``digests``: ``data_digests`` of ``files``, already computed)."""
+    parts = digests if digests is not None else data_digests(files, runtime, task)
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+
+
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+EDGE_BYTES = 1 << 20  # a weight file is fingerprinted by its first and last MB, its size and its time
+
+
+def model_file_fingerprints(path: str) -> dict[str, str]:
+    """A fingerprint of each weight file (and config.json) of a local model folder: size,
+    modification time and the sha256 of its first and last MB. Cheap on a many-GB model;
+    a file rewritten in place changes its time. Nothing for a hub id (not a local path)."""
+    import datetime
+
+    folder = Path(path)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and (p.suffix in MODEL_FILE_SUFFIXES
+                                                                   or p.name == "config.json")) \
+        if folder.is_dir() else [folder] if folder.is_file() else []
+    found = {}
+    for file in files:
+        stat = file.stat()
+        digest = hashlib.sha256()
+        with open(file, "rb") as handle:
+            digest.update(handle.read(EDGE_BYTES))
+            if stat.st_size > EDGE_BYTES:
+                handle.seek(max(EDGE_BYTES, stat.st_size - EDGE_BYTES))
+                digest.update(handle.read(EDGE_BYTES))
+        modified = datetime.datetime.fromtimestamp(stat.st_mtime_ns / 1e9).isoformat(timespec="microseconds")
+        found[str(file)] = f"{stat.st_size} bytes, modified {modified}, sha256 of the ends {digest.hexdigest()[:12]}"
+    return found
 
 
 def read_examples(runtime: Any, task: TaskKind, sources: list[str], columns: dict[str, str]
@@ -79,6 +117,22 @@ def read_examples(runtime: Any, task: TaskKind, sources: list[str], columns: dic
     return examples
 
 
+def warn_capitalised_targets(task: TaskKind, examples: list[tuple[Any, dict[str, str]]]) -> None:
+    """Say when most generated targets are in capitals (wire-service headlines): measured on
+    Reuters with smollm2, an adapter trained on them wrote capitals and lost the content (dev
+    ROUGE-L 15-18 against the base's 29.5), one trained on the same titles in lower case
+    scored 30.1 (docs/training.md, "Recipes, measured")."""
+    from ..stages import TextToTextTask
+
+    if not isinstance(task, TextToTextTask) or not examples:
+        return
+    targets = [task.target(t) for _, t in examples]
+    capitals = sum(len([c for c in t if c.isalpha()]) >= 3 and t.isupper() for t in targets)
+    if capitals * 2 > len(targets):
+        log.warn(f"{capitals} of {len(targets)} training targets are in capitals; a small model learns their "
+                 "spelling before their content: lower-case them if your metric ignores case (ROUGE does)")
+
+
 def read_texts(files: list[str]) -> list[str]:
     """Raw text for the lm objective: each .txt file whole; JSONL/CSV through the 'text' field."""
     texts = []
@@ -92,6 +146,17 @@ def read_texts(files: list[str]) -> list[str]:
     if not any(t.strip() for t in texts):
         raise InputError(f"no text in {', '.join(files)}")
     return texts
+
+
+def _check_output_spares_inputs(output: Path, files: list[str]) -> None:
+    """The adapter folder replaces ``output`` whole (with --overwrite): it must not be, or
+    hold, a file the run reads."""
+    target = output.resolve()
+    for file in files:
+        path = Path(file).resolve()
+        if path.exists() and (path == target or target in path.parents):
+            raise NlpappError(f"--output {output} would replace the training data {file}; write the adapter to "
+                              "another folder")
 
 
 def _check_output(output: Path, resume: bool, overwrite: bool) -> None:
@@ -123,7 +188,15 @@ def _check_output(output: Path, resume: bool, overwrite: bool) -> None:
 
 def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
           load_options: LoadOptions | None = None, show_progress: bool = True) -> dict[str, Any]:
-    """Train and write ``config.output``; returns the adapter's manifest."""
+    """Train and write ``config.output``; returns the adapter's manifest. The output is
+    written whole or not at all: any error leaves an existing one as it was.
+
+    Raises ``NlpappError`` for bad options, data or a checkpoint ``resume`` cannot use (other
+    options, data content or base weights; a state.pt that is not plain data),
+    ``errors.TrainingError`` when the loss, gradients or weights stop being finite, memory
+    runs out, or the output or a checkpoint cannot be written (a full disk), and
+    ``errors.TrainingInterrupted`` after SIGINT/SIGTERM, with a checkpoint to resume from.
+    The policies are in ``training.loop``'s docstring."""
     from ..runtime.device import resolve_device
 
     load_options = load_options or LoadOptions()
@@ -135,6 +208,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         shutil.rmtree(checkpoints, ignore_errors=True)
     config.data = expand_files(config.data, "--data", runtime.registries)
     config.eval_data = expand_files(config.eval_data, "--eval-data", runtime.registries)
+    _check_output_spares_inputs(output, [*config.data, *config.eval_data])
     device = resolve_device(load_options.device)
     world = distributed.init(device)
     if device == "cuda" and world.size > 1:
@@ -157,6 +231,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         # the data first: a bad file is reported before a model is located (or converted)
         examples = read_examples(runtime, task, config.data, config.columns)
         held_out = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
+        warn_capitalised_targets(task, examples)
         base_head = runtime.models.base_head(config.model) or task.heads[0]
         head_name = task.training_head(base_head)
         if head_name not in task.heads:
@@ -175,6 +250,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     if config.target_modules is None and recipe.target_modules is not None:
         from_recipe = sorted([*from_recipe, "target_modules"])
     config = config.with_recipe(recipe)
+    config = dataclasses.replace(config, mixed_precision=effective_mixed_precision(config.mixed_precision, device))
     options = {**recipe.options, **config.options}  # the recipe's decoding defaults under the user's options
     parsed_options = task.parse_options(options)
 
@@ -183,9 +259,8 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     import torch
 
     torch.manual_seed(config.seed)  # a new head's initial weights, and LoRA's, come from it
-    model = runtime.models.load_uncached(config.model, head.name, tuple(label_ids) or None, LoadOptions(
-        device=device, dtype="float32", allow_pickle=load_options.allow_pickle,
-        trust_remote_code=load_options.trust_remote_code))
+    model = runtime.models.load_uncached(config.model, head.name, tuple(label_ids) or None, dataclasses.replace(
+        load_options, device=device, dtype="float32"))  # training runs in float32; the rest as the user chose
     module = model.trainable_module()  # refuses a backend that has no torch module
     resolved = runtime.models.resolve(config.model)
     tokenizer = model.tokenizer
@@ -231,11 +306,20 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     if scorer is None and config.select_by and "select_by" not in from_recipe:
         raise NlpappError("--select-by needs held-out examples scored by a task metric: pass --eval-data (or a "
                           "--holdout share above 0) with a task that names a metric")
+    # what --resume checks besides the options: the data's content and the base model's
+    # weights, at the same paths
+    train_digests = data_digests(config.data, runtime, task)
+    inputs = {**{f"the content of --data {p}": d for p, d in zip(config.data, train_digests)},
+              **{f"the content of --eval-data {p}": d for p, d in zip(config.eval_data, data_digests(
+                  config.eval_data, runtime, task))},
+              **{f"the base model's file {name}": value for name, value in model_file_fingerprints(resolved.path).items()},
+              "the base model's weights": fingerprint}
     hook = runtime.plugins.hook
     loop = TrainingLoop(config, trained, head, tokenizer.pad_token_id, train_features, eval_features, world,
                         device, checkpoints, checkpoints / "train-log.jsonl",
                         on_step=lambda m: notify(hook.on_train_step, step=m["step"], metrics=m),
-                        on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m), scorer=scorer)
+                        on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m), scorer=scorer,
+                        inputs=inputs)
     checkpoints.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder
     notify(hook.on_train_begin, config=config, model=trained)
     progress = None
@@ -262,7 +346,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         "config": config.as_dict(),  # the effective settings: the recipe's where none was given
         "from_recipe": from_recipe,
         "options": options,  # task options the adapter was trained and evaluated with, reused when it runs
-        "data": {"files": config.data, "sha256": data_hash(config.data, runtime, task),
+        "data": {"files": config.data, "sha256": data_hash(config.data, digests=train_digests),
                  "eval_files": config.eval_data, "train_features": len(train_features),
                  "held_out": len(held_out), "held_out_from": "eval_data" if config.eval_data else
                  ("holdout" if held_out else None), "held_out_indices": chosen, "eval_features": len(eval_features)},
@@ -358,16 +442,23 @@ def _preset_targets(runtime: Any, model_type: str) -> tuple[str, ...]:
 
 def _write_output(output: Path, trained: Any, tokenizer: Any, manifest: dict[str, Any],
                   log: list[dict[str, Any]], replace: bool, config: TrainConfig) -> None:
+    from ..errors import TrainingError
     from ..runtime.atomic import atomic_folder
     from .plot import loss_curve
 
-    with atomic_folder(output, replace=replace) as scratch:
-        if config.full:  # the model folder names its head, found again on load (hf.detect_head)
-            trained.config.nlpapp_head = manifest["head"]
-        trained.save_pretrained(scratch)
-        if config.full:
-            tokenizer.save_pretrained(scratch)
-        (scratch / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-        loss_curve(log, scratch / "loss-curve.png", f"{manifest['task']} on {config.model}",
-                   (manifest.get("selection") or {}).get("select_by"))
-        adapters.write_manifest(scratch, manifest)  # last: its presence means complete
+    existed = output.exists()
+    try:
+        with atomic_folder(output, replace=replace) as scratch:
+            if config.full:  # the model folder names its head, found again on load (hf.detect_head)
+                trained.config.nlpapp_head = manifest["head"]
+            trained.save_pretrained(scratch)
+            if config.full:
+                tokenizer.save_pretrained(scratch)
+            (scratch / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+            loss_curve(log, scratch / "loss-curve.png", f"{manifest['task']} on {config.model}",
+                       (manifest.get("selection") or {}).get("select_by"))
+            adapters.write_manifest(scratch, manifest)  # last: its presence means complete
+    except OSError as exc:  # a full disk, most often: the scratch folder is gone, the old output untouched
+        raise TrainingError(f"cannot write {output}: {exc.strerror or exc}; "
+                            + (f"the existing {output} is unchanged" if existed else "nothing was written")
+                            + "; free some space and train again") from None

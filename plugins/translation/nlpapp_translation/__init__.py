@@ -57,6 +57,8 @@ class Translation(TextToTextTask):
     Options = TranslationOptions
     target_fields = ("translation",)
     metrics = ("bleu", "chrf", "ter")
+    fit_field = "text"  # a text longer than the window is cut, with a warning (never silently)
+    prompt_overhead_tokens = 64  # the instructions name both languages; a chat template's system turn
     # the summarization recipe's learning rate (measured there); no shared data measures this task
     recipe = TrainingRecipe(lr=1e-3, epochs=3, min_steps=30, select_by="chrf", patience=2)
     notes = ("The default qwen-coder is best-effort: gist-level French and Chinese, poor German; "
