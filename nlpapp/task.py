@@ -32,8 +32,12 @@ def not_utf8(text: str) -> str | None:
     found = SURROGATE.search(text)
     if found is None:
         return None
+    code = ord(found.group())
+    if not 0xDC80 <= code <= 0xDCFF:  # not an escaped byte: half of a UTF-16 pair, from a JSON escape
+        return (f"not text: a lone surrogate \\u{code:04x} at character {found.start()} (half of a character "
+                "written as a JSON \\u escape); write the whole character")
     return (f"not UTF-8 text: byte 0x{as_bytes(found.group())[0]:02x} at byte offset "
-            f"{len(text[:found.start()].encode('utf-8'))}")
+            f"{len(text[:found.start()].encode('utf-8', 'surrogateescape'))}; convert it to UTF-8")
 
 
 def check_text(value: str, where: str, field: str) -> str:
@@ -41,7 +45,7 @@ def check_text(value: str, where: str, field: str) -> str:
     or longer than ``MAX_INPUT_CHARS``."""
     problem = not_utf8(value)
     if problem:
-        raise InputError(f"{where}: field {field!r} is {problem}; convert it to UTF-8")
+        raise InputError(f"{where}: field {field!r} is {problem}")
     if len(value) > MAX_INPUT_CHARS:
         raise InputError(f"{where}: field {field!r} has {len(value):,} characters; an input may hold "
                          f"at most {MAX_INPUT_CHARS:,} (split it into smaller inputs)")

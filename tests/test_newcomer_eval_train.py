@@ -124,9 +124,12 @@ def test_train_takes_dtype_float32_and_refuses_others_in_one_line(cli, reviews, 
                        "--dtype", "bfloat16")
     line = _one_line(code, err)
     assert "--dtype bfloat16: training keeps its weights in float32" in line and "--dtype auto or float32" in line
+    assert "--mixed-precision bf16" in line
     assert not (tmp_path / "a").exists()
     code, _, err = _train(cli, tiny_model("causal-lm"), corpus, tmp_path / "b", "--max-steps", "1", "--dtype", "float32")
     assert code == 0, err
+    manifest = json.loads((tmp_path / "b" / "nlpapp-adapter.json").read_text())
+    assert manifest["config"]["mixed_precision"] == "no"  # float32 asked for: no bf16 compute either
 
 
 # --- 6. two folders with the same name --------------------------------------------------------

@@ -67,8 +67,8 @@ def test_a_lone_surrogate_escape_in_json_fails_on_one_line(cli, tmp_path):
     data = tmp_path / "escaped.jsonl"
     data.write_text('{"text": "half a pair \\ud83d here"}\n')
     code, _, err = cli("run", "sentiment", "-m", "fake-classifier", "--input", str(data))
-    assert _error_line(code, err) == (f"{data}:1: field 'text' is not UTF-8 text: byte 0xed at byte offset 12; "
-                                      "convert it to UTF-8")
+    assert _error_line(code, err) == (f"{data}:1: field 'text' is not text: a lone surrogate \\ud83d at character 12 "
+                                      "(half of a character written as a JSON \\u escape); write the whole character")
 
 
 def test_a_reference_that_is_not_utf8_fails_on_one_line(cli, tmp_path):
@@ -80,7 +80,7 @@ def test_a_reference_that_is_not_utf8_fails_on_one_line(cli, tmp_path):
 
 def test_a_task_option_that_is_not_utf8_names_the_option(cli):
     code, _, err = cli("run", "sentiment", "-m", "fake-encoder", "--labels", "good,b\udcffd", "a text")
-    assert _error_line(code, err) == "--labels is not UTF-8 text: byte 0xff at byte offset 6"
+    assert _error_line(code, err) == "--labels is not UTF-8 text: byte 0xff at byte offset 6; convert it to UTF-8"
 
 
 # --- 2. huge inputs: cut by characters before tokenizing, one warning, a size cap --------------------

@@ -384,3 +384,26 @@ def test_an_adapter_file_linked_from_outside_is_refused(cli, adapter, tmp_path):
     weights.symlink_to(tmp_path / "elsewhere.safetensors")
     line = _one_line(*_run_adapter(cli, adapter)[::2])
     assert f"{weights} is a link to {tmp_path / 'elsewhere.safetensors'}, outside {adapter}" in line
+
+
+def test_every_command_that_loads_a_model_takes_the_opt_in_its_refusal_names(cli, tiny_model, tmp_path):
+    """A folder of pickle weights is refused naming --allow-pickle; train and eval take it, as run does."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = tmp_path / "pickled"  # transformers 5 saves safetensors only: the pickle is written by hand
+    model = AutoModelForCausalLM.from_pretrained(tiny_model("causal-lm"))
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    AutoTokenizer.from_pretrained(tiny_model("causal-lm")).save_pretrained(folder)
+    data = tmp_path / "gen.jsonl"
+    data.write_text("".join(f'{{"prompt": "say {i}", "response": "number {i}"}}\n' for i in range(4)))
+    commands = {"train": ["train", "text-generation", "--data", str(data), "--output", str(tmp_path / "a"),
+                          "--max-steps", "1", "--holdout", "0", "--batch-size", "2", "--no-progress"],
+                "eval": ["eval", "text-generation", "--data", str(data), "--max-new-tokens", "2"],
+                "run": ["run", "text-generation", "say 1", "--max-new-tokens", "2"]}
+    for name, args in commands.items():
+        code, _, err = cli(*args, "--model", str(folder))
+        assert code == 1 and "pass --allow-pickle" in err and len(err.strip().splitlines()) == 1, (name, err)
+        code, _, err = cli(*args, "--model", str(folder), "--allow-pickle")
+        assert code == 0, (name, err)

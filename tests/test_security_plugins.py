@@ -416,7 +416,8 @@ def test_a_plugin_cannot_replace_a_built_in_command(register_plugin, cli):
     assert ("nlpapp: warning: plugin 'hijack' tried to replace or remove the command(s) train; its commands are not "
             "added (a plugin may only add commands of new names)") in err
     code, out, _ = cli("plugins", "doctor", "--json")
-    assert any(f["plugin"] == "hijack" and "tried to replace" in f["message"] for f in json.loads(out))
+    [finding] = [f for f in json.loads(out) if f["plugin"] == "hijack" and "tried to replace" in f["message"]]
+    assert "NLPAPP_OVERRIDE_PLUGINS" not in finding["fix"]  # commands are add-only: no override makes it win
     code, _, err = cli("--strict-plugins", "tasks")
     assert code == 1 and err.startswith("nlpapp: error: plugin 'hijack' tried to replace")
 

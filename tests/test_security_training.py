@@ -162,6 +162,14 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss(cli, tiny_model, gen
     assert last_run()["status"] == "failed" and "diverged" in last_run()["error"]
 
 
+def test_a_run_diverging_before_any_checkpoint_leaves_nothing_behind(cli, tiny_model, gen_data, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = cli("train", "generation", "-m", str(tiny_model("causal-lm")), "--data", gen_data, "-o", str(out),
+                       "--batch-size", "4", "--epochs", "3", "--lr", "1e6", "--no-progress")  # save every 50: none
+    assert code == 1 and "no checkpoint was written" in err
+    assert not out.exists() and not list(tmp_path.glob(".out*"))  # no output, no hidden checkpoint folder
+
+
 def test_non_finite_weights_are_never_checkpointed(trouble, tiny_model, gen_data, tmp_path, monkeypatch):
     monkeypatch.setenv("NAN_WEIGHT_AT_STEP", "2")  # a weight goes NaN after step 2, before its checkpoint
     out = tmp_path / "out"
@@ -337,8 +345,21 @@ def test_output_that_is_or_holds_the_training_data_is_refused(cli, tiny_model, t
     folder.mkdir()
     data = folder / "gen.jsonl"
     data.write_text("".join(f'{{"prompt": "say {i}", "response": "number {i}"}}\n' for i in range(8)))
-    for output, says in ((folder, "would replace the training data"), (data, "is a file")):
+    for output, says in ((folder, "which this run reads"), (data, "is a file")):
         code, _, err = cli("train", "text-generation", "--model", str(tiny_model("causal-lm")), "--data", str(data),
                            "--output", str(output), "--overwrite", "--no-progress")
         assert code == 1 and says in err and len(err.strip().splitlines()) == 1
     assert data.is_file() and len(data.read_text().splitlines()) == 8
+
+
+def test_output_that_is_the_base_models_folder_is_refused(cli, tiny_model, tmp_path):
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model("causal-lm"), base)
+    data = tmp_path / "gen.jsonl"
+    data.write_text("".join(f'{{"prompt": "say {i}", "response": "number {i}"}}\n' for i in range(8)))
+    code, _, err = cli("train", "text-generation", "--model", str(base), "--data", str(data), "--output", str(base),
+                       "--overwrite", "--no-progress")
+    assert code == 1 and f"would replace {base}, which this run reads" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in base.iterdir()) == sorted(p.name for p in tiny_model("causal-lm").iterdir())

@@ -66,7 +66,8 @@ def test_an_adapter_that_is_not_better_says_so_and_require_improvement_exits_1(c
     assert line == ("adapter vs base on 10 held-out examples: rougeL 0.0 → 0.0 (+0.0, 95% [0.0, 0.0], p=1.000); "
                     "the adapter is NOT better than the base")
     assert err.strip().splitlines()[-1] == ("nlpapp: error: --require-improvement: the adapter is not measurably "
-                                            "better than the base on the held-out examples")
+                                            "better than the base on the held-out examples: rougeL 0.0 → 0.0 (+0.0, "
+                                            "95% [0.0, 0.0], p=1.000)")  # the numbers, also when --json hides stdout's
     assert (out / "nlpapp-adapter.json").is_file()  # written either way, to be looked at
     code, stdout, _ = cli("runs", "show", "latest")
     assert json.loads(stdout)["verdict"]["improved"] is False
@@ -113,7 +114,9 @@ def test_unset_settings_come_from_the_task_recipe_and_the_manifest_records_them(
                                           output=str(tmp_path / "a"), holdout=0.0, max_steps=2, save_every=0,
                                           batch_size=4), show_progress=False)
     config = manifest["config"]
-    assert (config["lr"], config["lora_r"], config["max_length"]) == (recipe.lr, recipe.lora_r, recipe.max_length)
+    window = runtime.models.load(str(tiny_model("causal-lm"))).max_input_tokens  # the recipe's, capped to it
+    assert (config["lr"], config["lora_r"], config["max_length"]) == (recipe.lr, recipe.lora_r,
+                                                                      min(recipe.max_length, window))
     assert config["batch_size"] == 4 and "batch_size" not in manifest["from_recipe"]
     assert {"lr", "epochs", "lora_r", "max_length"} <= set(manifest["from_recipe"])
     # 40 examples of 4 make 10 steps an epoch: the recipe's epochs already pass its minimum steps

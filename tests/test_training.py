@@ -457,3 +457,18 @@ def test_targets_in_capitals_are_warned_about_once(runtime, tiny_model, tmp_path
     data = write_jsonl(tmp_path / "lower.jsonl", [{**r, "response": r["response"].lower()} for r in rows])
     train(runtime, config(tiny_model("causal-lm"), data, tmp_path / "b", epochs=1), show_progress=False)
     assert "in capitals" not in capsys.readouterr().err
+
+
+def test_a_max_length_beyond_the_models_window_trains_at_the_window(runtime, tiny_model, tmp_path, capsys):
+    """256 tokens on an encoder of 128 positions: capped quietly when the recipe's, said once
+    when the user's, and trained either way."""
+    rows = [{"text": "oil prices rose " * 80, "label": "crude"}, {"text": "acme buys a rival " * 80, "label": "acq"}]
+    data = write_jsonl(tmp_path / "long.jsonl", rows * 4)
+    window = runtime.models.load(str(tiny_model("encoder"))).max_input_tokens
+    said = f"--max-length 256 is longer than {tiny_model('encoder')}'s window of {window} tokens"
+    for output, given in (("recipe", {}), ("user", {"max_length": 256})):
+        manifest = train(runtime, TrainConfig(task="text-classification", model=str(tiny_model("encoder")),
+                                              data=[data], output=str(tmp_path / output), max_steps=1, holdout=0.0,
+                                              batch_size=4, **given), show_progress=False)
+        assert manifest["config"]["max_length"] == window < 256
+        assert capsys.readouterr().err.count(said) == (1 if given else 0)

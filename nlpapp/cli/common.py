@@ -14,6 +14,20 @@ from ..task import TaskKind
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 
 
+def trust_options() -> list[click.Parameter]:
+    """The opt-ins of docs/security.md, the same on every command that loads a model."""
+    return [click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),
+            click.Option(["--trust-remote-code"], is_flag=True, help="Run the model repository's own code."),
+            click.Option(["--revision"], metavar="REV",
+                         help="Branch, tag or commit of a hub model; a commit with --trust-remote-code.")]
+
+
+def trust_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """``LoadOptions`` fields from the ``trust_options`` a command was given."""
+    return {"allow_pickle": kw["allow_pickle"], "trust_remote_code": kw["trust_remote_code"],
+            "revision": kw["revision"]}
+
+
 def task_option_params(task: TaskKind, training: bool = False, skip: frozenset[str] = frozenset()
                        ) -> list[click.Parameter]:
     """The task's own options (for training, those that shape the examples), from its

@@ -159,8 +159,12 @@ def diagnose(plugin_set: Any) -> list[dict[str, str]]:
                     f"make the hook cheap (heavy work inside the functions that need it), or skip it: "
                     f"NLPAPP_DISABLE_PLUGINS={info.name}")
         for message in info.conflicts:
-            add("warning", info.name, f"name conflict: {message}",
-                f"uninstall one of the two, or let this plugin win: NLPAPP_OVERRIDE_PLUGINS={info.name}")
+            if "replace or remove the command" in message:  # commands are add-only: no override lets it win
+                add("warning", info.name, f"command take-over: {message}",
+                    "give the plugin's commands names of their own, or uninstall it")
+            else:
+                add("warning", info.name, f"name conflict: {message}",
+                    f"uninstall one of the two, or let this plugin win: NLPAPP_OVERRIDE_PLUGINS={info.name}")
         for message in info.overridden:
             add("info", info.name, f"overridden as asked: {message}")
         if "register_adapters" in info.hooks:  # still works; the new name says what it registers

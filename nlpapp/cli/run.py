@@ -15,7 +15,7 @@ import click
 from ..configs import RunFileConfig
 from ..errors import InputError
 from ..task import TaskKind
-from .common import DTYPES, columns_from, pop_task_options, task_option_params
+from .common import DTYPES, columns_from, pop_task_options, task_option_params, trust_options, trust_settings
 from .params import config_options, config_values
 from .state import state
 
@@ -32,10 +32,7 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
         click.Option(["--dtype"], default="auto", show_default=True,
                      type=click.Choice(DTYPES)),
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object per output."),
-        click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),
-        click.Option(["--trust-remote-code"], is_flag=True, help="Run the model repository's own code."),
-        click.Option(["--revision"], metavar="REV",
-                     help="Branch, tag or commit of a hub model; a commit with --trust-remote-code."),
+        *trust_options(),
     ]
     for name in task.input_fields:
         params.append(click.Option([f"--{name.replace('_', '-')}", f"field_{name}"], metavar="TEXT",
@@ -78,8 +75,7 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
     records = None if from_file is not None else _argument_records(task, kw["texts"], constants, columns)
     config = RunFileConfig(**settings, task=task.name, options=options, columns=columns, constants=constants,
                            task_file=str(task_file.path) if task_file else None)
-    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], allow_pickle=kw["allow_pickle"],
-                              trust_remote_code=kw["trust_remote_code"], revision=kw["revision"])
+    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], **trust_settings(kw))
     streamed: list[str] = []
 
     def stream(piece: str) -> None:

@@ -21,7 +21,7 @@ from ..task import TaskKind
 from ..training.config import TrainConfig
 from ..training.selection import verdict_line
 from . import declared
-from .common import DTYPES, columns_from, pop_task_options, task_option_params
+from .common import columns_from, pop_task_options, task_option_params, trust_options, trust_settings
 from .params import config_options, config_values
 from .render import echo_json
 from .state import state
@@ -51,9 +51,10 @@ def _params(task: TaskKind) -> list[click.Parameter]:
           help=f"Column holding the target ({', '.join(task.target_fields) or '-'})."),
         O(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
         O(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        O(["--dtype"], default="auto", show_default=True, type=click.Choice(DTYPES),
-          help="The weights train in float32 (LoRA and --full alike), so only auto and float32 are accepted; "
-               "on a GPU with bfloat16 the forward pass already runs under bfloat16 autocast."),
+        O(["--dtype"], default="auto", show_default=True, type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+          help="The weights train in float32 (LoRA and --full alike); bf16 compute is --mixed-precision, "
+               "which float32 turns off unless given."),
+        *trust_options(),
         O(["--no-progress"], is_flag=True, help="No progress bar."),
         O(["--json", "as_json"], is_flag=True, help="Print the adapter's manifest, run id and scores as JSON."),
     ] + task_option_params(task, skip=TRAIN_SETTINGS)  # decoding too: the held-out evaluation generates with them
@@ -67,18 +68,20 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
             "eval_data": (lambda: (declared.data(task_file, "eval"),)) if "eval" in task_file.data else None,
             "model": task_file.model, "lora_r": lora.get("r"), "lora_alpha": lora.get("alpha"),
             "lora_dropout": lora.get("dropout"), "target_modules": lora.get("target_modules")})
-    if kw["dtype"] not in ("auto", "float32"):
-        raise NlpappError(f"--dtype {kw['dtype']}: training keeps its weights in float32 (on a GPU with bfloat16 "
-                          "the forward pass already runs in bfloat16 autocast); use --dtype auto or float32")
     options = pop_task_options(task, kw, file_options=declared.file_options(task_file), skip=TRAIN_SETTINGS)
     given = config_values(TrainConfig, kw)
     given["data"] = [*given.get("data", []), *kw["more_data"]]
     settings = {"data": [], **_config_file(kw["config_file"]), **{k: v for k, v in given.items() if v != []}}
     config = TrainConfig(**{"model": task.default_model, **settings, "task": task.name, "options": options,
                             "columns": columns_from(task, task_file, kw)})
+    if kw["dtype"] not in ("auto", "float32"):
+        raise NlpappError(f"--dtype {kw['dtype']}: training keeps its weights in float32; use --dtype auto or "
+                          "float32, and --mixed-precision bf16 to compute in bf16")
+    if kw["dtype"] == "float32" and "mixed_precision" not in settings:  # asked for float32: no bf16 compute
+        config = dataclasses.replace(config, mixed_precision="no")
     if kw["require_improvement"] and not config.eval_data and config.holdout == 0:
         raise NlpappError("--require-improvement needs held-out examples: pass --eval-data or keep --holdout above 0")
-    runtime = state().runtime(device=kw["device"], dtype="float32")
+    runtime = state().runtime(device=kw["device"], dtype="float32", **trust_settings(kw))
     result = runtime.train(config, resume=kw["resume"], overwrite=kw["overwrite"], progress=not kw["no_progress"])
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process reports
         return
@@ -94,7 +97,7 @@ def train_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
             click.echo(f"report: {result.report}")
     if kw["require_improvement"] and not (result.verdict and result.verdict["improved"]):
         raise NlpappError("--require-improvement: the adapter is not measurably better than the base on the "
-                          "held-out examples" if result.verdict else
+                          f"held-out examples: {verdict_line(result.verdict).split(': ', 1)[1].split(';')[0]}" if result.verdict else
                           "--require-improvement needs held-out examples scored by a task metric; this run had none")
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, NlpappError
+from ..errors import InputError, NlpappError, TrainingError
 from ..head import Head, ModelHead
 from ..hookcall import notify
 from ..labels import base_labels
@@ -148,15 +148,15 @@ def read_texts(files: list[str]) -> list[str]:
     return texts
 
 
-def _check_output_spares_inputs(output: Path, files: list[str]) -> None:
+def _check_output_spares_inputs(output: Path, paths: list[str]) -> None:
     """The adapter folder replaces ``output`` whole (with --overwrite): it must not be, or
-    hold, a file the run reads."""
+    hold, a data file or the base model's folder (names that are not paths are skipped)."""
     target = output.resolve()
-    for file in files:
-        path = Path(file).resolve()
+    for given in paths:
+        path = Path(given).resolve()
         if path.exists() and (path == target or target in path.parents):
-            raise NlpappError(f"--output {output} would replace the training data {file}; write the adapter to "
-                              "another folder")
+            raise NlpappError(f"--output {output} would replace {given}, which this run reads; write the adapter "
+                              "to another folder")
 
 
 def _check_output(output: Path, resume: bool, overwrite: bool) -> None:
@@ -174,7 +174,7 @@ def _check_output(output: Path, resume: bool, overwrite: bool) -> None:
             raise NlpappError(f"an interrupted run into {output} left a checkpoint at step {max(steps)}; "
                               "pass --resume to continue it or --overwrite to start over")
     if output.exists() and not output.is_dir():
-        raise NlpappError(f"--output {output} is a file")
+        raise NlpappError(f"--output {output} is a file; an adapter is a folder: name a new one")
     parent = output.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +208,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         shutil.rmtree(checkpoints, ignore_errors=True)
     config.data = expand_files(config.data, "--data", runtime.registries)
     config.eval_data = expand_files(config.eval_data, "--eval-data", runtime.registries)
-    _check_output_spares_inputs(output, [*config.data, *config.eval_data])
+    _check_output_spares_inputs(output, [*config.data, *config.eval_data, config.model])
     device = resolve_device(load_options.device)
     world = distributed.init(device)
     if device == "cuda" and world.size > 1:
@@ -264,6 +264,12 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     module = model.trainable_module()  # refuses a backend that has no torch module
     resolved = runtime.models.resolve(config.model)
     tokenizer = model.tokenizer
+    window = getattr(model, "max_input_tokens", None)
+    if window and config.max_length > window:  # longer examples would not fit the position embeddings
+        if "max_length" not in from_recipe:  # the user's own value: say so (a recipe's is capped quietly)
+            log.warn(f"--max-length {config.max_length} is longer than {config.model}'s window of {window} "
+                     f"tokens; training at {window}")
+        config = dataclasses.replace(config, max_length=window)
     if config.objective == "lm":
         from .features import lm_blocks
 
@@ -329,6 +335,10 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         progress = tqdm(total=loop.total_steps, initial=0, unit="step", file=sys.stderr, desc=f"train {task.name}")
     try:
         result = loop.run(resume, progress)
+    except TrainingError:
+        if loop.latest_checkpoint() is None and world.is_main:  # nothing to go back to: leave nothing
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        raise
     finally:
         if progress is not None:
             progress.close()
