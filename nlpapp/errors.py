@@ -40,6 +40,16 @@ class InputError(NlpappError):
     """Bad input data: missing file, malformed line, missing column, empty text."""
 
 
+class MetricInputError(InputError):
+    """Predictions and references a metric cannot score: unequal counts, none at all, or a
+    value that is not text (None, NaN). The message names the metric and the example."""
+
+
+class MetricDependencyError(NlpappError):
+    """A metric setting needs a package that is not installed; the message says what to
+    ``pip install``."""
+
+
 class MissingFieldError(InputError):
     """A record lacks fields the task needs. It names them (``inputs``, ``targets``) and the
     task, so a check over a whole file can say once that a column is missing everywhere."""

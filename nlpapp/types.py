@@ -59,12 +59,15 @@ class TaskFolder:
 class MetricSpec:
     """A metric: ``compute(predictions, references)`` with one prediction string and a list
     of reference strings per example, returning a ``nlpapp.evaluation.metrics.MetricResult``
-    (scores, a signature of the settings, and a way to rescore a resample)."""
+    (scores, a signature of the settings, and a way to rescore a resample). ``language``:
+    ``compute`` also takes ``language=`` (the target language, ISO 639-1), which the
+    evaluator passes when the task's options name one (``target_lang``)."""
 
     name: str
     description: str
-    compute: Callable[[list[str], list[list[str]]], Any]
+    compute: Callable[..., Any]
     higher_is_better: bool = True
+    language: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def test_rouge_equals_rouge_score():
     got = metrics.rouge(HYPS, [[r] for r in REFS])
     for t in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
         assert got.scores[t] == 100 * sum(d[t].fmeasure for d in direct) / len(direct)
-    assert "stem=yes" in got.signature and "lsum_split=newline" in got.signature
+    assert "stem=yes" in got.signature and "tok=default" in got.signature
+    assert "lsum_split=pysbd-" in got.signature
 
 
 @pytest.mark.parametrize("prediction,golds,em,f1", [

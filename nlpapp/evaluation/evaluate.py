@@ -61,12 +61,14 @@ class LabelledSource:
 
 
 def score(runtime: Any, metric_names: list[str], predictions: list[str], references: list[list[str]],
-          rounds: int, seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Scores with intervals and signatures; also returns each metric's resampler."""
+          rounds: int, seed: int, language: str | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Scores with intervals and signatures; also returns each metric's resampler.
+    ``language`` (the target language) goes to the metrics that take it (``MetricSpec.language``)."""
     results, resamplers = {}, {}
     for name in metric_names:
         metric = runtime.registries.metrics.get(name)
-        result = metric.compute(predictions, references)
+        settings = {"language": language} if metric.language and language else {}
+        result = metric.compute(predictions, references, **settings)
         cis = bootstrap.intervals(result.resample, len(predictions), rounds, seed) if rounds else {}
         for key, value in result.scores.items():
             results[key] = {"value": value, "ci95": list(cis[key]) if key in cis else None,
@@ -74,6 +76,16 @@ def score(runtime: Any, metric_names: list[str], predictions: list[str], referen
                             "higher_is_better": metric.higher_is_better}
         resamplers[name] = result.resample
     return results, resamplers
+
+
+def target_language(task: TaskKind, options: Any, adapter: str | None = None) -> str | None:
+    """The target language the task's options name (``target_lang``; an adapter's saved
+    options under the given ones), or None: the language of the predictions being scored."""
+    from ..runtime.adapters import with_saved_options
+
+    if adapter is not None:
+        options = with_saved_options(adapter, task, options)
+    return getattr(task.parse_options(options or {}), "target_lang", None) or None
 
 
 INPUT_SHOWN_CHARS = 200  # of each example's main input kept beside its prediction
@@ -149,7 +161,8 @@ def evaluate(runtime: Any, task_name: str, data_path: str, *, model: str | None 
     check_labels(runtime, task, data, model, adapter, label_map)
     predictions, references, others, seconds = predict(runtime, task, data, model, adapter, options or {},
                                                        batch_size, label_map=label_map)
-    scores, _ = score(runtime, names, predictions, references, rounds, seed)
+    scores, _ = score(runtime, names, predictions, references, rounds, seed,
+                      target_language(task, options, adapter))
     model = model or runtime._adapter_base(adapter) or task.default_model  # the model that ran
     report = {"task": task.name, "data": data_path, "model": model, "adapter": adapter,
               "examples": len(predictions), "seconds": seconds, "bootstrap_rounds": rounds, "scores": scores,
@@ -191,7 +204,8 @@ def compare(runtime: Any, task_name: str, data_path: str, systems: list[str], *,
         chosen = with_saved_options(trained[0], task, options) if adapter is None and trained else options or {}
         predictions, references, _, seconds = predict(runtime, task, data, spec, adapter, chosen, batch_size,
                                                       label=system, base_of=base_of, label_map=label_map)
-        scores, resample = score(runtime, names, predictions, references, rounds, seed)
+        scores, resample = score(runtime, names, predictions, references, rounds, seed,
+                                 target_language(task, chosen, adapter))
         reports.append({"system": system, "scores": scores, "seconds": seconds})
         resamplers.append(resample)
     p_values = {}

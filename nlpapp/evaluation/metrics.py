@@ -31,6 +31,49 @@ def _library_version(dist: str) -> str:
     return version(dist)
 
 
+# --- the inputs every core metric checks first -------------------------------------------------
+
+def check_inputs(metric: str, predictions: Any, references: Any) -> None:
+    """One prediction string and a non-empty list of reference strings per example, as many
+    of each, at least one example. Raises ``MetricInputError`` naming the first thing wrong."""
+    from ..errors import MetricInputError
+
+    def fail(what: str) -> None:
+        raise MetricInputError(f"{metric}: {what}")
+
+    def text(value: Any) -> str:  # the value, described for a message
+        return "None" if value is None else f"{type(value).__name__} {value!r:.40}"
+
+    for name, value in (("predictions", predictions), ("references", references)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            fail(f"{name} must be a list, got {text(value)}")
+    if len(predictions) != len(references):
+        fail(f"{len(predictions)} predictions but {len(references)} reference lists; give one per example")
+    if not predictions:
+        fail("no examples to score (empty predictions and references)")
+    for i, prediction in enumerate(predictions):
+        if not isinstance(prediction, str):
+            fail(f"prediction {i} must be a string, got {text(prediction)}")
+    for i, refs in enumerate(references):
+        if isinstance(refs, (str, bytes)) or not isinstance(refs, Sequence):
+            fail(f"references of example {i} must be a list of strings, got {text(refs)}")
+        if not refs:
+            fail(f"example {i} has no reference")
+        for ref in refs:
+            if not isinstance(ref, str):
+                fail(f"a reference of example {i} must be a string, got {text(ref)}")
+
+
+def checked(compute: Callable[..., MetricResult]) -> Callable[..., MetricResult]:
+    """``compute`` that runs ``check_inputs`` first."""
+    @functools.wraps(compute)
+    def run(predictions: Sequence[str], references: References, **settings: Any) -> MetricResult:
+        check_inputs(compute.__name__, predictions, references)
+        return compute(predictions, references, **settings)
+
+    return run
+
+
 # --- sacrebleu: BLEU, chrF, TER ------------------------------------------------------------
 
 def _sacrebleu(metric: Any, name: str, predictions: Sequence[str], references: References) -> MetricResult:
@@ -38,7 +81,7 @@ def _sacrebleu(metric: Any, name: str, predictions: Sequence[str], references: R
     way sacrebleu's own significance tests do), so a bootstrap sample costs a sum."""
     import numpy as np
 
-    streams = [list(r) for r in zip(*_rectangular(references))]  # sacrebleu wants one list per reference slot
+    streams = _reference_streams(references)
     metric._check_corpus_score_args(list(predictions), streams)
     # corpus_score() is these two calls; the statistics are kept for resampling, not computed twice
     segment_stats = metric._extract_corpus_statistics(list(predictions), streams)
@@ -54,27 +97,40 @@ def _sacrebleu(metric: Any, name: str, predictions: Sequence[str], references: R
     return MetricResult({name: result.score}, f"{name}:{metric.get_signature()}", resample)
 
 
-def _rectangular(references: References) -> list[list[str]]:
-    counts = {len(r) for r in references}
-    if len(counts) != 1:
-        from ..errors import InputError
-
-        raise InputError("every example needs the same number of references for BLEU, chrF and TER")
-    return [list(r) for r in references]
+def _reference_streams(references: References) -> list[list[str | None]]:
+    """One list per reference slot, as sacrebleu wants; an example with fewer references
+    is padded with None, which sacrebleu skips (its signature then says nrefs:var)."""
+    slots = max(len(r) for r in references)
+    return [[r[i] if i < len(r) else None for r in references] for i in range(slots)]
 
 
-def bleu(predictions: Sequence[str], references: References) -> MetricResult:
+@checked
+def bleu(predictions: Sequence[str], references: References, language: str | None = None) -> MetricResult:
+    """``language``: the target language (ISO 639-1); sacrebleu picks the tokenizer from it
+    (zh: zh, ja: ja-mecab, ko: ko-mecab, else 13a). Raises ``MetricDependencyError`` when
+    that tokenizer needs a package that is not installed."""
     from sacrebleu.metrics import BLEU
 
-    return _sacrebleu(BLEU(), "bleu", predictions, references)
+    try:
+        metric = BLEU(trg_lang=language or "")
+    except (ImportError, RuntimeError) as e:  # sacrebleu raises RuntimeError when the ja/ko extras are missing
+        if language not in ("ja", "ko"):
+            raise
+        from ..errors import MetricDependencyError
+
+        raise MetricDependencyError(f"BLEU for target language {language!r} needs sacrebleu's {language} "
+                                    f"tokenizer: pip install 'sacrebleu[{language}]'") from e
+    return _sacrebleu(metric, "bleu", predictions, references)
 
 
+@checked
 def chrf(predictions: Sequence[str], references: References) -> MetricResult:
     from sacrebleu.metrics import CHRF
 
     return _sacrebleu(CHRF(), "chrf", predictions, references)
 
 
+@checked
 def ter(predictions: Sequence[str], references: References) -> MetricResult:
     from sacrebleu.metrics import TER
 
@@ -86,18 +142,30 @@ def ter(predictions: Sequence[str], references: References) -> MetricResult:
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
+@checked
 def rouge(predictions: Sequence[str], references: References, use_stemmer: bool = True) -> MetricResult:
     """Mean F1 of rouge-score's RougeScorer over examples (best over references), x100.
-    rougeLsum splits sentences on newlines, as rouge-score does; say so in the signature."""
+    Tokenizer: rouge-score's default (stemmed) when every reference letter is ASCII, else
+    rouge_text.UnicodeTokenizer (no stemming); rougeLsum gets sentences split with pysbd,
+    one a line. Warns (UserWarning) when a non-empty text has no tokens; raises ImportError
+    without pysbd."""
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer)
+    from . import rouge_text
+
+    tokenizer, tok = rouge_text.choose_tokenizer(references, use_stemmer)
+    rouge_text.warn_empty([*predictions, *(r for refs in references for r in refs)], tokenizer, tok)
+    stem = use_stemmer and tok == "default"
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES[:3]), tokenizer=tokenizer)
+    lsum = rouge_scorer.RougeScorer(["rougeLsum"], tokenizer=tokenizer)
+    split = rouge_text.split_sentences
     per_example = []
     for prediction, refs in zip(predictions, references):
-        scores = [scorer.score(ref, prediction) for ref in refs]
+        scores = [{**scorer.score(ref, prediction), **lsum.score(split(ref), split(prediction))} for ref in refs]
         per_example.append({t: max(s[t].fmeasure for s in scores) for t in ROUGE_TYPES})
-    signature = (f"rouge:types={'+'.join(ROUGE_TYPES)}|f1|stem={'yes' if use_stemmer else 'no'}|tok=default"
-                 f"|lsum_split=newline|multi_ref=max|agg=mean|version:{_library_version('rouge-score')}")
+    signature = (f"rouge:types={'+'.join(ROUGE_TYPES)}|f1|stem={'yes' if stem else 'no'}|tok={tok}"
+                 f"|lsum_split={rouge_text.splitter_name()}|multi_ref=max|agg=mean"
+                 f"|version:{_library_version('rouge-score')}")
 
     def resample(indices: Sequence[int]) -> dict[str, float]:
         return {t: 100 * sum(per_example[i][t] for i in indices) / len(indices) for t in ROUGE_TYPES}
@@ -125,6 +193,7 @@ def squad_f1_one(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+@checked
 def squad(predictions: Sequence[str], references: References) -> MetricResult:
     """Exact match and F1, each the max over the gold answers, averaged, x100."""
     em = [100.0 * max(squad_normalize(p) == squad_normalize(g) for g in golds) for p, golds in zip(predictions, references)]
@@ -140,6 +209,7 @@ def squad(predictions: Sequence[str], references: References) -> MetricResult:
 
 # --- classification ------------------------------------------------------------------------------
 
+@checked
 def classification(predictions: Sequence[str], references: References) -> MetricResult:
     """Accuracy and macro-F1 over the labels seen in references or predictions, x100. A
     resample averages over the labels it contains: a class it happens to miss is absent,
@@ -178,10 +248,11 @@ def core_metrics() -> list[Any]:
     from ..types import MetricSpec
 
     return [
-        MetricSpec("bleu", "corpus BLEU from sacrebleu (13a tokenizer)", bleu),
+        MetricSpec("bleu", "corpus BLEU from sacrebleu (tokenizer by target language: 13a, zh, ja-mecab, ko-mecab)",
+                   bleu, language=True),
         MetricSpec("chrf", "chrF from sacrebleu", chrf),
         MetricSpec("ter", "translation edit rate from sacrebleu", ter, higher_is_better=False),
-        MetricSpec("rouge", "ROUGE-1/2/L/Lsum F1 from rouge-score, with stemming", rouge),
+        MetricSpec("rouge", "ROUGE-1/2/L/Lsum F1 from rouge-score (stemmed English; Unicode words or characters otherwise; rougeLsum on pysbd sentences)", rouge),
         MetricSpec("squad", "SQuAD v1.1 exact match and F1 (max over gold answers)", squad),
         MetricSpec("classification", "accuracy and macro-F1, with a confusion matrix", classification),
     ]

@@ -233,13 +233,41 @@ class HFModel(Model):
         return self.hf_model
 
 
+# Encoders whose position ids start after the padding index (transformers' RobertaEmbeddings
+# and its copies: create_position_ids_from_input_ids counts from padding_idx + 1).
+POSITIONS_AFTER_PADDING = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "ibert",
+                           "longformer", "luke", "mpnet", "roberta-prelayernorm", "xmod"}
+# Models with relative positions (T5) have no table; this is the length T5 was pretrained on.
+UNBOUNDED_FALLBACK_TOKENS = 512
+
+
 def _context_window(config: Any, tokenizer: Any) -> int | None:
+    """Tokens one input may hold: the smaller of the config's positional limit and the
+    tokenizer's ``model_max_length`` (when a real number, not transformers' VERY_LARGE_INTEGER).
+
+    Per family, from transformers' modeling code:
+    - RoBERTa/XLM-R and copies: positions run from ``padding_idx + 1``, so
+      ``max_position_embeddings - pad_token_id - 1`` are usable (514 - 1 - 1 = 512);
+    - BART/mBART: BartLearnedPositionalEmbedding adds its offset of 2 to a table of
+      ``max_position_embeddings + 2``, so all ``max_position_embeddings`` are usable;
+    - BERT, DistilBERT, Marian (sinusoidal, no offset), Llama, Qwen (rotary): as configured;
+      a pad token does not move their positions;
+    - T5: relative positions, no limit in the config; the tokenizer's, else 512."""
+    positions = None
     for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(config, attr, None)
         if isinstance(value, int) and value > 0:
-            return value
+            positions = value
+            break
+    if positions and getattr(config, "model_type", None) in POSITIONS_AFTER_PADDING:
+        pad = getattr(config, "pad_token_id", None)
+        positions -= (pad if isinstance(pad, int) and pad >= 0 else 1) + 1
     limit = getattr(tokenizer, "model_max_length", None)
-    return limit if isinstance(limit, int) and limit < 1_000_000 else None
+    limit = limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None
+    known = [n for n in (positions, limit) if n]
+    if known:
+        return min(known)
+    return UNBOUNDED_FALLBACK_TOKENS if getattr(config, "model_type", None) in ("t5", "mt5", "umt5") else None
 
 
 def _make_streamer(tokenizer: Any, callback: StreamCallback) -> Any:

@@ -65,9 +65,10 @@ class TaskScorer:
         # a whole record again: some tasks read references with their inputs (a tagger's words)
         self.references = [task.references({**dataclasses.asdict(item), **targets}) for item, targets in examples]
         self.metrics = [metrics.get(name) for name in task.metrics]
+        self.language = getattr(options, "target_lang", None)  # for the metrics that take it (BLEU's tokenizer)
         # which metric gives which score: scored once on the references themselves
         self.metric_of = {key: spec for spec in self.metrics
-                          for key in spec.compute([r[0] for r in self.references], self.references).scores}
+                          for key in self._compute(spec, [r[0] for r in self.references]).scores}
         self.select_by = select_by or next(iter(self.metric_of))
         if self.select_by not in self.metric_of:
             raise NlpappError(f"--select-by {self.select_by}: task {task.name!r} scores "
@@ -88,11 +89,15 @@ class TaskScorer:
             module.train(was_training)
         scores: dict[str, float] = {}
         for spec in self.metrics:
-            scores.update(spec.compute(predictions, self.references).scores)
+            scores.update(self._compute(spec, predictions).scores)
         return Evaluation(step, scores, predictions)
 
     def resample(self, evaluation: Evaluation) -> bootstrap.Resample:
-        return self.metric_of[self.select_by].compute(evaluation.examples, self.references).resample
+        return self._compute(self.metric_of[self.select_by], evaluation.examples).resample
+
+    def _compute(self, spec: Any, predictions: list[str]) -> Any:
+        settings = {"language": self.language} if spec.language and self.language else {}
+        return spec.compute(predictions, self.references, **settings)
 
 
 class PerplexityScorer:
