@@ -4,6 +4,7 @@ for rougeLsum. The rules by language are in docs/evaluation.md (ROUGE)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import warnings
 from typing import Iterable, Sequence
@@ -81,10 +82,14 @@ def choose_tokenizer(references: Sequence[Sequence[str]], use_stemmer: bool):
     return tokenizers.DefaultTokenizer(use_stemmer=use_stemmer), "default"
 
 
+ASCII_WORD = re.compile(r"[A-Za-z0-9]")
+
+
 def warn_empty(texts: Iterable[str], tokenizer, name: str) -> None:
     """Warn (``UserWarning``) when non-empty texts tokenize to nothing: they score 0 on every
     ROUGE variant. Raises nothing; such a text is scored, as rouge-score scores it."""
-    empty = [t for t in texts if t.strip() and not tokenizer.tokenize(t)]
+    # a text with an ASCII letter or digit has a token under either tokenizer: only the rest is tokenized
+    empty = [t for t in texts if t.strip() and not ASCII_WORD.search(t) and not tokenizer.tokenize(t)]
     if empty:
         warnings.warn(f"ROUGE: {len(empty)} non-empty text(s) have no tokens under the {name} "
                       f"tokenizer and score 0, e.g. {empty[0][:60]!r}", UserWarning, stacklevel=3)
