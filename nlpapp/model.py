@@ -14,6 +14,12 @@ from .errors import UnsupportedModelError
 from .head import Head
 from .types import GenerationParams, Span
 
+# Texts are cut to (tokens they may keep) x CHARS_PER_TOKEN characters before tokenizing, so a
+# huge input costs what a window costs: sub-word tokens average 3-5 characters, so this keeps
+# every token the exact truncation keeps, unless the text is made of unbroken strings longer
+# than this (which WordPiece turns into single [UNK] tokens). Used by the stages and backends.
+CHARS_PER_TOKEN = 64
+
 StreamCallback = Callable[[str], None]  # receives each new piece of generated text
 
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Sequence
 from .errors import InputError
 from .head import IGNORE, Head
 from .log import warn
-from .model import Model, StreamCallback
+from .model import CHARS_PER_TOKEN, Model, StreamCallback  # noqa: F401 - CHARS_PER_TOKEN: part of this module's story
 from .options import GenerationOptions, TaskOptions
 from .task import TaskKind, TrainingContext
 from .types import GenerationParams
@@ -34,11 +34,6 @@ from .types import GenerationParams
 WORD = re.compile(r"\S+")
 MAX_ANSWER_TOKENS = 30  # SQuAD answers are short; the usual limit in extractive QA
 STRIDE = 128  # token overlap between windows over a long context (the SQuAD recipe's)
-# A text is cut to (tokens it may keep) x CHARS_PER_TOKEN characters before it is tokenized, so
-# a huge input costs what a window costs. Sub-word tokens average 3-5 characters, so the exact
-# token cut that follows keeps what it kept before, unless the text is made of unbroken strings
-# this long (the backend's nlpapp.runtime.hf.MAX_CHARS_PER_TOKEN, for the same reason).
-CHARS_PER_TOKEN = 64
 # Extractive QA reads a context in strided windows, one forward pass each; a context is cut to
 # this many tokens first (about 17 windows of 384 at stride 128), so a 1 MB context costs 17
 # passes, not a thousand, and the answer is searched for in its first few pages.

@@ -176,6 +176,6 @@ def test_a_huge_input_is_cut_before_tokenizing_with_the_same_result(tiny_model, 
     monkeypatch.setattr(type(model.tokenizer), "__call__",
                         lambda self, texts, *a, **k: seen.append(max(map(len, texts))) or tokenize(texts, *a, **k))
     scores = model.classify([huge])
-    assert seen == [model.max_input_tokens * hf.MAX_CHARS_PER_TOKEN]
-    monkeypatch.setattr(hf, "MAX_CHARS_PER_TOKEN", 10**9)  # no cut: tokenize it all
+    assert seen == [model.max_input_tokens * hf.CHARS_PER_TOKEN]
+    monkeypatch.setattr(hf, "CHARS_PER_TOKEN", 10**9)  # no cut: tokenize it all
     assert model.classify([huge]) == scores

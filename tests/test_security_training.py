@@ -73,17 +73,6 @@ def on_train_step(step, metrics):
 '''
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return str(path)
-
-
-@pytest.fixture
-def gen_data(tmp_path):
-    return write_jsonl(tmp_path / "gen.jsonl", [{"prompt": f"say the number {i}", "response": f"number {i} is here"}
-                                               for i in range(16)])
-
-
 @pytest.fixture
 def trouble(register_plugin):
     register_plugin("trouble", TROUBLE)

@@ -23,12 +23,6 @@ def write_jsonl(path: Path, rows: list[dict]) -> str:
     return str(path)
 
 
-@pytest.fixture
-def gen_data(tmp_path):
-    return write_jsonl(tmp_path / "gen.jsonl", [{"prompt": f"say the number {i}", "response": f"number {i} is here"}
-                                               for i in range(16)])
-
-
 def config(model, data, output, **kw):
     base = dict(task="generation", model=str(model), data=[data], output=str(output), batch_size=4, epochs=2,
                 lr=1e-3, lora_dropout=0.0, save_every=0, holdout=0.0,  # held-out selection: test_selection.py

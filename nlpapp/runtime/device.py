@@ -41,3 +41,19 @@ def torch_dtype(name: str):
     import torch
 
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is running out of memory: ``MemoryError``, torch's ``OutOfMemoryError``,
+    or the ``RuntimeError`` of an allocator that has none (CPU: "not enough memory"; MPS).
+    Does not import torch: only code that already runs torch can raise its errors."""
+    import sys
+
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
+

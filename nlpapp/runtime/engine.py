@@ -22,6 +22,7 @@ from .. import log
 from ..errors import NlpappError, PluginError
 from ..model import Model, StreamCallback
 from ..registry import owner_of
+from .device import is_out_of_memory
 from ..task import TaskKind
 
 WINDOW_BATCHES = 16  # batches per sorting window: more sorts better, streams later
@@ -93,7 +94,7 @@ class Predictor:
             return [r for start in range(0, len(batch), self.batch_size)
                     for r in self._predict(batch[start:start + self.batch_size], stream)]
         except Exception as exc:
-            if not _out_of_memory(exc):
+            if not is_out_of_memory(exc):
                 raise
             size = min(len(batch), self.batch_size)
             if size == 1:
@@ -115,7 +116,7 @@ class Predictor:
         except NlpappError:
             raise
         except Exception as exc:
-            if _out_of_memory(exc):
+            if is_out_of_memory(exc):
                 raise
             raise PluginError(f"{self._who()} failed in predict: {type(exc).__name__}: {exc}") from exc
         if not isinstance(results, (list, tuple)) or len(results) != len(batch):
@@ -127,13 +128,6 @@ class Predictor:
     def _who(self) -> str:
         plugin = owner_of(self.task)
         return f"plugin {plugin!r} (task {self.task.name!r})" if plugin else f"task {self.task.name!r}"
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    torch = sys.modules.get("torch")  # only a model that runs torch can raise torch's
-    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
 def _free_accelerator_memory() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from ..errors import InputError, ModelLoadError, UnsafeModelError
-from ..model import Model, StreamCallback
+from ..model import CHARS_PER_TOKEN, Model, StreamCallback
 from ..head import Head
 from ..types import GenerationParams, LoadOptions, Span
 from .device import resolve_device, resolve_dtype, torch_dtype
@@ -29,10 +29,6 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", categ
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 QA_WINDOW_TOKENS = 384  # the usual SQuAD window; long contexts are covered by strided windows
-# Texts are cut to max_tokens * MAX_CHARS_PER_TOKEN characters before tokenizing: sub-word tokens
-# average 3-5 characters, so this keeps every token truncation keeps, unless the text is made
-# of unbroken strings longer than this (which WordPiece turns into single [UNK] tokens).
-MAX_CHARS_PER_TOKEN = 64
 
 
 ENCODER_ONLY = {"bert", "roberta", "distilbert", "xlm-roberta", "electra", "deberta", "deberta-v2",
@@ -196,7 +192,7 @@ class HFModel(Model):
     def clip_chars(self, texts: Sequence[str], max_tokens: int | None = None) -> list[str]:
         """Each text cut to the characters that can matter for ``max_tokens`` tokens (default:
         the model's window), so a huge input is not tokenized whole only to be truncated."""
-        limit = (max_tokens or self.max_input_tokens or 0) * MAX_CHARS_PER_TOKEN
+        limit = (max_tokens or self.max_input_tokens or 0) * CHARS_PER_TOKEN
         return [t[:limit] for t in texts] if limit else list(texts)
 
     def truncate(self, text: str, max_tokens: int) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import NlpappError, TrainingError, TrainingInterrupted
+from ..runtime.device import is_out_of_memory
 from ..head import ModelHead, pad_features
 from ..runtime.heads import accepts_logits_to_keep, causal_loss_sum  # noqa: F401 - re-exported for tests and bench
 from .config import TrainConfig
@@ -177,7 +178,7 @@ class TrainingLoop:
                 raise TrainingError(f"training stopped at step {self.step}: {exc.filename or self.checkpoints}: "
                                     f"{exc.strerror or exc}; nothing was written to the output") from None
             except Exception as exc:
-                if not _out_of_memory(exc):
+                if not is_out_of_memory(exc):
                     raise
                 raise TrainingError(self._out_of_memory_message()) from None
 
@@ -576,15 +577,6 @@ class _StopSignals:
 
     def __exit__(self, *exc: Any) -> None:
         self._put_back()
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-    text = str(exc).lower()
-    return isinstance(exc, (MemoryError, oom)) or isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "not enough memory" in text)  # CUDA, MPS; the CPU allocator
 
 
 def _rng_state() -> dict[str, Any]:
