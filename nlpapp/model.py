@@ -8,7 +8,7 @@ what the model is and what to use instead.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence, Union
 
 from .errors import UnsupportedModelError
 from .head import Head
@@ -21,6 +21,8 @@ from .types import GenerationParams, Span
 CHARS_PER_TOKEN = 64
 
 StreamCallback = Callable[[str], None]  # receives each new piece of generated text
+Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "content": text}
+Prompt = Union[str, Sequence[Message]]  # a text, or a conversation for the chat template
 
 
 class Model:
@@ -64,6 +66,25 @@ class Model:
         causal model whose tokenizer has a chat template gets the prompt as a user turn."""
         raise self._unsupported("generate text")
 
+    def generate_each(self, prompts: Sequence[Prompt], params: GenerationParams, *, chat: bool = True,
+                      streams: Sequence[StreamCallback | None] | None = None) -> list[str]:
+        """Like ``generate``, for a batch of independent requests (a server's): a prompt may
+        be a conversation (messages, through the chat template), and ``streams[i]``, when
+        given, receives row ``i``'s text as it is made. This default streams a row only in a
+        batch of one and takes a conversation only when it is one user message; backends
+        override it to do both for any batch.
+
+        :raises UnsupportedModelError: a conversation of several messages (no chat template)."""
+        texts = [single_user_turn(self, p) if not isinstance(p, str) else p for p in prompts]
+        chat = chat or any(not isinstance(p, str) for p in prompts)
+        stream = streams[0] if streams and len(prompts) == 1 else None
+        outputs = self.generate(texts, params, chat=chat, stream=stream)
+        if streams and len(prompts) > 1:  # not streamed as made: each row whole, once done
+            for callback, text in zip(streams, outputs):
+                if callback is not None and text:
+                    callback(text)
+        return outputs
+
     def generate_scored(self, prompts: Sequence[str], params: GenerationParams, *,
                         chat: bool = True) -> list[tuple[str, float]]:
         """Like ``generate``, each text with the geometric-mean probability of its tokens."""
@@ -90,3 +111,10 @@ class Model:
         """Use adapter ``name`` for the next calls, or none with ``None``; no reload."""
         if name is not None:
             raise self._unsupported("load adapters")
+
+
+def single_user_turn(model: Model, conversation: Sequence[Message]) -> str:
+    if len(conversation) == 1 and conversation[0].get("role") == "user":
+        return conversation[0]["content"]
+    raise UnsupportedModelError(f"model {model.name!r} takes a conversation of several messages only through its "
+                                "chat template, and it has none here; send one user message or a plain prompt")

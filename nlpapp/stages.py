@@ -51,8 +51,8 @@ def read_part(model: Model, text: str, what: str) -> str:
     limit = window_chars(model)
     if limit is None or len(text) <= limit:
         return text
-    warn(f"{what} of {len(text):,} characters truncated to fit {model.name}'s window of {model.max_input_tokens} "
-         f"tokens (only its first {limit:,} characters are read)")
+    warn(f"{what} of {len(text):,} characters is more than {model.name}'s window of {model.max_input_tokens} "
+         f"tokens can hold; only its start is read (at most {limit:,} characters, cut to the window's tokens)")
     return text[:limit]
 
 

@@ -164,14 +164,21 @@ class TaskKind:
 
     def references(self, record: dict[str, Any], where: str = "input") -> list[str]:
         """The reference strings of a labelled record for ``nlpapp eval``: its first target
-        field, a string or a list of alternatives (SQuAD's ``{"text": [...]}`` too). Raises
-        ``InputError`` for none, for text that is not UTF-8 and for one over ``MAX_INPUT_CHARS``."""
+        field, a string or a list of alternatives (SQuAD's ``{"text": [...]}`` too); an integer
+        is read as its text (a class id). Raises ``InputError`` for none, for any other value
+        that is not text (a number, true/false, null in a list, an object), for text that is
+        not UTF-8 and for one over ``MAX_INPUT_CHARS``."""
         field = self.target_fields[0]
         value = record.get(field)
         if isinstance(value, dict) and "text" in value:  # SQuAD's {"text": [...], "answer_start": [...]}
             value = value["text"]
         found = value if isinstance(value, list) else [value] if value is not None else []
-        found = [check_text(str(r), where, field) for r in found if r is not None and str(r).strip()]
+        for n, reference in enumerate(found, start=1):
+            # an integer is a class id (GLUE's "label": 1); anything else that is not text is a wrong column
+            if not isinstance(reference, str) and (isinstance(reference, bool) or not isinstance(reference, int)):
+                which = f"reference {n} in field {field!r}" if isinstance(value, list) else f"field {field!r}"
+                raise InputError(f"{where}: {which} must be text, got {type(reference).__name__} {reference!r:.40}")
+        found = [check_text(str(r), where, field) for r in found if str(r).strip()]
         if not found:
             raise InputError(f"{where}: no reference in field {field!r} (map it with --columns {field}=COLUMN)")
         return found

@@ -16,7 +16,7 @@ print(json.dumps({"code": code, "heavy": [m for m in %r if m in sys.modules]}), 
 
 
 @pytest.mark.parametrize("args", [["--help"], ["tasks"], ["plugins"], ["plugins", "--json"], ["models"],
-                                  ["run", "--help"], ["run", "qa", "--help"]])
+                                  ["run", "--help"], ["run", "qa", "--help"], ["serve", "--help"]])
 def test_light_commands_import_nothing_heavy(args, fake_plugin_site):
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
     report = json.loads(proc.stderr.strip().splitlines()[-1])

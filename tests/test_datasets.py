@@ -189,3 +189,24 @@ def test_a_registered_dataset_is_opened_once_to_validate_and_once_per_system(dat
     reviews_plugin.OPENED.clear()
     compare(Runtime.create(), "sentiment", "reviews-sample", ["fake-classifier", "fake-encoder"], rounds=10)
     assert len(reviews_plugin.OPENED) == 3
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("NaN", "field 'summary' must be text, got float nan"),
+    ("true", "field 'summary' must be text, got bool True"),
+    ('{"a": 1}', "field 'summary' must be text, got dict {'a': 1}"),
+    ('["ok", null]', "reference 2 in field 'summary' must be text, got NoneType None"),
+    ('["a", 5.5]', "reference 2 in field 'summary' must be text, got float 5.5"),
+    ('{"text": ["x", null]}', "reference 2 in field 'summary' must be text, got NoneType None"),
+])
+def test_a_reference_that_is_not_text_is_refused_not_scored_as_its_repr(cli, tmp_path, value, problem):
+    data = tmp_path / "labelled.jsonl"
+    data.write_text('{"text": "Shares rose.", "summary": ' + value + "}\n")
+    code, out, err = cli("eval", "summarization", "--data", str(data), "-m", "fake-seq2seq")
+    assert code == 1 and out == ""
+    assert f"{data}:1: {problem}" in err and "Traceback" not in err
+
+
+def test_an_integer_label_is_a_class_id(runtime):
+    [reference] = runtime.task("text-classification").references({"text": "x", "label": 1})
+    assert reference == "1"

@@ -92,8 +92,8 @@ def test_a_varying_number_of_references_scores_as_sacrebleu(name, make):
 # --- inputs a metric cannot score ---------------------------------------------------------------
 
 BAD = {
-    "more predictions than references": (["a", "b"], [["a"]], "2 predictions but 1 reference lists"),
-    "fewer predictions than references": (["a"], [["a"], ["b"]], "1 predictions but 2 reference lists"),
+    "more predictions than references": (["a", "b"], [["a"]], "2 prediction\\(s\\) but 1 list\\(s\\) of references"),
+    "fewer predictions than references": (["a"], [["a"], ["b"]], "1 prediction\\(s\\) but 2 list\\(s\\) of references"),
     "no examples": ([], [], "no examples"),
     "a None prediction": ([None], [["a"]], "prediction 0 must be a string, got None"),
     "a NaN prediction": (["a", math.nan], [["a"], ["b"]], "prediction 1 must be a string, got float nan"),
@@ -117,5 +117,14 @@ def test_core_metrics_refuse_inputs_they_cannot_score(name, case):
 
 @pytest.mark.parametrize("name", ["bleu", "chrf", "ter", "squad", "classification"])
 def test_the_metric_functions_check_their_inputs_too(name):
-    with pytest.raises(MetricInputError, match="2 predictions but 1 reference lists"):
+    with pytest.raises(MetricInputError, match="2 prediction\\(s\\) but 1 list\\(s\\) of references"):
         getattr(metrics, name)(["a", "b"], [["a"]])
+
+
+@pytest.mark.parametrize("code", ["ZH", "zh-CN", "zh_TW"])
+def test_a_language_code_with_a_region_or_capitals_picks_the_languages_tokenizer(code):
+    from sacrebleu.metrics import BLEU
+
+    expected = BLEU(trg_lang="zh").corpus_score(ZH_HYPS, [ZH_REFS]).score
+    result = metrics.bleu(ZH_HYPS, [[r] for r in ZH_REFS], language=code)
+    assert result.scores["bleu"] == expected and "tok:zh" in result.signature

@@ -50,3 +50,23 @@ def test_roberta_encoder_takes_a_600_word_review(runtime, tiny_model):
     """Encoder mode: zero-shot by embedding similarity to the sentiment preset."""
     [output] = runtime.run("text-classification", REVIEW, model=str(tiny_model("roberta-encoder")))
     assert output.label
+
+
+def test_a_review_longer_than_the_window_is_cut_with_one_warning(runtime, tiny_model, capsys):
+    model = str(tiny_model("roberta-classifier"))
+    runtime.run("text-classification", [REVIEW, REVIEW, "short"], model=model)
+    runtime.run("text-classification", REVIEW, model=model)
+    err = capsys.readouterr().err
+    assert err.count("longer than") == 1  # said once per model
+    assert "2 input(s) longer than" in err and "window of 512 tokens" in err
+
+
+@pytest.mark.parametrize("family", ["qwen2", "qwen2-no-pad"])
+def test_the_qwen2_shaped_models_tokenize_into_byte_level_pieces_as_qwen2_does(tiny_model, family):
+    """transformers 5 loads any qwen2 checkpoint's tokenizer as its byte-level Qwen2Tokenizer;
+    a WordPiece vocabulary there would split every word into characters."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model(family))
+    assert tokenizer.tokenize("of the company") == ["of", "Ġthe", "Ġcompany"]
+    assert (tokenizer.pad_token is None) == (family == "qwen2-no-pad")

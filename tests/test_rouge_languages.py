@@ -74,3 +74,15 @@ def test_a_text_without_tokens_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         metrics.rouge(["The cat sat."], [["The cat sat."]])  # nothing to warn about
+
+
+@pytest.mark.parametrize("prediction_form, reference_form", [("NFC", "NFD"), ("NFD", "NFC"), ("NFD", "NFD")])
+def test_the_same_accented_text_scores_100_whatever_its_normal_form(prediction_form, reference_form):
+    """"é" typed as e + a combining accent (macOS, some scrapers) is the same word as "é"."""
+    import unicodedata
+
+    text = "été au café, déjà vu"
+    result = metrics.rouge([unicodedata.normalize(prediction_form, text)],
+                           [[unicodedata.normalize(reference_form, text)]])
+    assert all(result.scores[t] == 100.0 for t in TYPES)
+    assert "norm=nfc" in result.signature and "tok=unicode" in result.signature

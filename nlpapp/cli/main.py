@@ -24,6 +24,7 @@ from .plugins import plugins
 from .run import run
 from .runs import runs
 from .scaffold import new_plugin
+from .serve import serve
 from .train import train
 
 
@@ -203,6 +204,7 @@ cli.add_command(adapters)
 cli.add_command(eval_command)
 cli.add_command(runs)
 cli.add_command(train)
+cli.add_command(serve)
 BUILTIN_COMMANDS = frozenset(cli.commands)
 
 

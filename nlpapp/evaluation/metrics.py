@@ -48,7 +48,8 @@ def check_inputs(metric: str, predictions: Any, references: Any) -> None:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             fail(f"{name} must be a list, got {text(value)}")
     if len(predictions) != len(references):
-        fail(f"{len(predictions)} predictions but {len(references)} reference lists; give one per example")
+        fail(f"{len(predictions)} prediction(s) but {len(references)} list(s) of references; give one list per "
+             "prediction")
     if not predictions:
         fail("no examples to score (empty predictions and references)")
     for i, prediction in enumerate(predictions):
@@ -111,6 +112,8 @@ def bleu(predictions: Sequence[str], references: References, language: str | Non
     that tokenizer needs a package that is not installed."""
     from sacrebleu.metrics import BLEU
 
+    # "zh-CN", "ZH" -> "zh": sacrebleu compares the code as given, and would tokenize Chinese with 13a
+    language = language.split("-")[0].split("_")[0].lower() if language else language
     try:
         metric = BLEU(trg_lang=language or "")
     except (ImportError, RuntimeError) as e:  # sacrebleu raises RuntimeError when the ja/ko extras are missing
@@ -145,14 +148,21 @@ ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 @checked
 def rouge(predictions: Sequence[str], references: References, use_stemmer: bool = True) -> MetricResult:
     """Mean F1 of rouge-score's RougeScorer over examples (best over references), x100.
-    Tokenizer: rouge-score's default (stemmed) when every reference letter is ASCII, else
+    Texts are put in Unicode NFC first. Tokenizer: rouge-score's default (stemmed) when
+    every reference letter is ASCII, else
     rouge_text.UnicodeTokenizer (no stemming); rougeLsum gets sentences split with pysbd,
     one a line. Warns (UserWarning) when a non-empty text has no tokens; raises ImportError
     without pysbd."""
+    import unicodedata
+
     from rouge_score import rouge_scorer
 
     from . import rouge_text
 
+    # one normal form: "é" typed as e + a combining accent (macOS, some scrapers) is the same
+    # word as the single character; NFC leaves ASCII text as it is
+    predictions = [unicodedata.normalize("NFC", p) for p in predictions]
+    references = [[unicodedata.normalize("NFC", r) for r in refs] for refs in references]
     tokenizer, tok = rouge_text.choose_tokenizer(references, use_stemmer)
     rouge_text.warn_empty([*predictions, *(r for refs in references for r in refs)], tokenizer, tok)
     stem = use_stemmer and tok == "default"
@@ -164,7 +174,7 @@ def rouge(predictions: Sequence[str], references: References, use_stemmer: bool 
         scores = [{**scorer.score(ref, prediction), **lsum.score(split(ref), split(prediction))} for ref in refs]
         per_example.append({t: max(s[t].fmeasure for s in scores) for t in ROUGE_TYPES})
     signature = (f"rouge:types={'+'.join(ROUGE_TYPES)}|f1|stem={'yes' if stem else 'no'}|tok={tok}"
-                 f"|lsum_split={rouge_text.splitter_name()}|multi_ref=max|agg=mean"
+                 f"|norm=nfc|lsum_split={rouge_text.splitter_name()}|multi_ref=max|agg=mean"
                  f"|version:{_library_version('rouge-score')}")
 
     def resample(indices: Sequence[int]) -> dict[str, float]:

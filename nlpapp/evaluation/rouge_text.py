@@ -69,7 +69,8 @@ def needs_unicode(references: Iterable[Sequence[str]]) -> bool:
     """Whether any reference has a letter outside ASCII (the only letters rouge-score's default
     tokenizer keeps). Decided on the references alone, so systems compared on the same
     references are tokenized alike."""
-    return any(not ch.isascii() and ch.isalpha() for refs in references for ref in refs for ch in ref)
+    return any(not ch.isascii() and (ch.isalpha() or unicodedata.category(ch).startswith("M"))
+               for refs in references for ref in refs for ch in ref)
 
 
 def choose_tokenizer(references: Sequence[Sequence[str]], use_stemmer: bool):

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from ..errors import InputError, ModelLoadError, UnsafeModelError
-from ..model import CHARS_PER_TOKEN, Model, StreamCallback
+from ..model import CHARS_PER_TOKEN, Model, Prompt, StreamCallback, single_user_turn
 from ..head import Head
+from ..log import warn
 from ..types import GenerationParams, LoadOptions, Span
+from . import cancel
 from .device import resolve_device, resolve_dtype, torch_dtype
 from .trust import remote_code_policy
 
@@ -160,6 +162,7 @@ class HFModel(Model):
         self.model_type = model.config.model_type
         self.max_input_tokens = _context_window(model.config, tokenizer)
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        self._warned_cut = False  # encode_whole warns once per model
         if tokenizer.pad_token is None:  # causal LMs often ship without one
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
 
@@ -214,6 +217,25 @@ class HFModel(Model):
         args = (self.clip_chars(texts, limit),) + ((self.clip_chars(pairs, limit),) if pairs else ())
         return self.tokenizer(*args, return_tensors="pt", padding=True, truncation=True, max_length=limit,
                               **tokenizer_kwargs)
+
+    def encode_whole(self, texts: Sequence[str]) -> Any:
+        """``encode`` for a head that reads each text in one window (a classifier, an
+        encoder): a text longer than the window is cut to it, as transformers' pipelines do,
+        and the first time that happens on this model a warning says so (with the longest
+        length). Only texts that fill the window are counted again, so short ones cost nothing."""
+        encoded = self.encode(texts)
+        window = self.max_input_tokens
+        if window and not self._warned_cut and encoded["input_ids"].shape[1] >= window:
+            bound = window * CHARS_PER_TOKEN  # a text cut to this by its task's stage was reported there
+            full = [t for t, n in zip(texts, encoded["attention_mask"].sum(1).tolist()) if n >= window and len(t) < bound]
+            specials = self.tokenizer.num_special_tokens_to_add()
+            lengths = [n + specials for n in self.count_tokens(self.clip_chars(full))] if full else []
+            cut = [n for n in lengths if n > window]
+            if cut:
+                self._warned_cut = True
+                warn(f"{len(cut)} input(s) longer than {self.name}'s window of {window} tokens were cut to it "
+                     f"(the longest: {max(cut):,} tokens); only the start of each is read (said once per model)")
+        return encoded
 
     def forward(self, encoded: Any) -> Any:
         """The torch module's outputs on ``encoded`` (from ``encode``), under
@@ -320,6 +342,10 @@ class _Generator(HFModel):
 
             kwargs["logits_processor"] = LogitsProcessorList(
                 [GeneratedNoRepeatNGram(params.no_repeat_ngram_size, prompt_positions)])
+        if cancel.active():  # a server's batch: stop at the next token once no one waits for it
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopRequested()])
         kwargs.update(params.extra)
         return kwargs
 
@@ -339,6 +365,24 @@ class _Generator(HFModel):
             output = self.hf_model.generate(**self._to_device(encoded), **kwargs)
         return self.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)
 
+    def generate_each(self, prompts: Sequence[Prompt], params: GenerationParams, *, chat: bool = True,
+                      streams: Sequence[StreamCallback | None] | None = None) -> list[str]:
+        """Conversations go through the chat template (a causal model that has one), and
+        every row with a callback in ``streams`` streams, whatever the batch size."""
+        import torch
+
+        if any(not isinstance(p, str) for p in prompts):
+            chat = True
+            if not (self.head == Head.CAUSAL_LM and self.has_chat_template):
+                prompts = [p if isinstance(p, str) else single_user_turn(self, p) for p in prompts]
+        encoded, skip = self._prepare(prompts, params, chat)
+        kwargs = self._generate_kwargs(params, skip)
+        if streams and any(streams):
+            kwargs["streamer"] = RowStreamer(self.tokenizer, streams)
+        with torch.inference_mode(), remote_code_policy(self.trust_remote_code):
+            output = self.hf_model.generate(**self._to_device(encoded), **kwargs)
+        return self.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)
+
     def generate_scored(self, prompts: Sequence[str], params: GenerationParams, *,
                         chat: bool = True) -> list[tuple[str, float]]:
         import torch
@@ -354,6 +398,50 @@ class _Generator(HFModel):
         mean_logp = (logp * real).sum(1) / real.sum(1).clamp(min=1)
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         return [(text, math.exp(float(lp))) for text, lp in zip(texts, mean_logp)]
+
+
+class RowStreamer:
+    """A transformers streamer for a batch: each row's new text goes to its own callback
+    (``None``: that row is not streamed). transformers' ``TextStreamer`` takes one row only.
+    ``generate`` first puts the prompt (or the decoder's start token), then one token per
+    row per step; a row's text is decoded whole each step and only what is new is sent,
+    held back while it ends in half a character."""
+
+    def __init__(self, tokenizer: Any, callbacks: Sequence[StreamCallback | None]):
+        self.tokenizer, self.callbacks = tokenizer, list(callbacks)
+        self.tokens: list[list[int]] = [[] for _ in self.callbacks]
+        self.sent = [0] * len(self.callbacks)
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        for row, token in enumerate(value.reshape(len(self.callbacks), -1)[:, -1].tolist()):
+            self.tokens[row].append(token)
+        self._send(final=False)
+
+    def end(self) -> None:
+        self._send(final=True)
+
+    def _send(self, final: bool) -> None:
+        for row, callback in enumerate(self.callbacks):
+            if callback is None:
+                continue
+            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
+            if (final or not text.endswith("\ufffd")) and len(text) > self.sent[row]:
+                callback(text[self.sent[row]:])
+                self.sent[row] = len(text)
+
+
+class _StopRequested:
+    """A stopping criterion: every row is done once ``cancel.requested()`` (transformers
+    calls it after each token with (batch, length) ids; it answers one bool per row)."""
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), cancel.requested(), dtype=torch.bool, device=input_ids.device)
 
 
 class GeneratedNoRepeatNGram:
@@ -381,7 +469,8 @@ class CausalLM(_Generator):
 
     def _prepare(self, prompts: Sequence[str], params: GenerationParams, chat: bool) -> tuple[Any, int]:
         if chat and self.has_chat_template:
-            texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+            texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}] if isinstance(p, str)
+                                                        else [dict(m) for m in p], tokenize=False,
                                                         add_generation_prompt=True) for p in prompts]
             encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         else:
@@ -430,7 +519,7 @@ class SequenceClassifier(HFModel):
         self.labels = tuple(str(id2label.get(i, f"LABEL_{i}")) for i in range(self.config.num_labels))
 
     def classify(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        logits = self.forward(self.encode(texts)).logits.float()
+        logits = self.forward(self.encode_whole(texts)).logits.float()
         if getattr(self.config, "problem_type", None) == "multi_label_classification":
             probs = logits.sigmoid()
         else:
@@ -444,7 +533,7 @@ class Encoder(HFModel):
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         import torch
 
-        encoded = self.encode(texts)
+        encoded = self.encode_whole(texts)
         hidden = self.forward(encoded).last_hidden_state.float()
         mask = encoded["attention_mask"].to(hidden.device).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # mean over real tokens

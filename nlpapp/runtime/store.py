@@ -127,10 +127,14 @@ class ModelStore:
             new_modules = self.heads.get(head).new_modules if head in self.heads else ()
             self._fingerprints[key] = adapters.base_fingerprint(getattr(model, "hf_model", None) or model, new_modules)
         adapters.check_base(manifest, self._fingerprints[key], spec)
-        # peft keys modules by adapter name, which may not hold dots: name it by its path's hash
-        name = "adapter_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
-        model.load_adapter(name, str(folder))
+        model.load_adapter(self.adapter_key(folder), str(folder))
         return model
+
+    @staticmethod
+    def adapter_key(folder: Path) -> str:
+        """The name an adapter from ``folder`` is loaded under (``Model.activate_adapter``):
+        peft keys modules by adapter name, which may not hold dots, so its path's hash."""
+        return "adapter_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
 
     def load_uncached(self, spec: str, head: str | None, labels: tuple[str, ...] | None = None,
                       options: LoadOptions | None = None) -> Model:

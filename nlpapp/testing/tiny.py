@@ -41,9 +41,14 @@ def _vocab(specials: list[str] = SPECIALS) -> dict[str, int]:
 def build_tokenizer(style: str, model_max_length: int | None = None, pad: str | None = "[PAD]"):
     """A fast WordPiece tokenizer over a fixed vocabulary; ``style`` is bert (pairs with [CLS]/[SEP]), roberta
     (<s> ... </s>, with the pad token at id 1 as roberta-base has it), t5 (ends with </s>) or causal (no specials
-    added, a chat template). ``pad``: the pad token, or None for none (as Llama ships)."""
+    added, a chat template); or ``bpe``: a byte-level BPE trained on the corpus, as Qwen2 and GPT-2 ship (transformers
+    5 loads a qwen2 checkpoint's tokenizer as its byte-level ``Qwen2Tokenizer`` whatever the file says). ``pad``:
+    the pad token, or None for none (as Llama ships)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
+
+    if style == "bpe":
+        return _byte_level_bpe(model_max_length, pad)
 
     specials = ROBERTA_SPECIALS if style == "roberta" else SPECIALS
     tok = Tokenizer(models.WordPiece(vocab=_vocab(specials), unk_token="[UNK]"))
@@ -72,6 +77,24 @@ def build_tokenizer(style: str, model_max_length: int | None = None, pad: str | 
                                        eos_token="</s>", model_max_length=model_max_length or 128)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token=pad,
                                    bos_token="<s>", eos_token="</s>", model_max_length=model_max_length or 256)
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _byte_level_bpe(model_max_length: int | None, pad: str | None):
+    """A byte-level BPE (vocabulary 400) trained on the corpus; the trainer is deterministic on it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    eos = "<|endoftext|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=[eos, "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=eos if pad else None,
+                                   model_max_length=model_max_length or 256)
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
@@ -152,9 +175,9 @@ CHECKPOINT_SHAPED = {
     "llama-pad": ("causal", 4096, "</s>", "LlamaForCausalLM", "LlamaConfig",
                   dict(_SMALL, num_key_value_heads=2, max_position_embeddings=4096)),
     # Qwen2.5-0.5B: 32768 positions, tokenizer 131072, with and without a pad token
-    "qwen2": ("causal", 131072, "</s>", "Qwen2ForCausalLM", "Qwen2Config",
+    "qwen2": ("bpe", 131072, "<|endoftext|>", "Qwen2ForCausalLM", "Qwen2Config",
               dict(_SMALL, num_key_value_heads=2, max_position_embeddings=32768)),
-    "qwen2-no-pad": ("causal", 131072, None, "Qwen2ForCausalLM", "Qwen2Config",
+    "qwen2-no-pad": ("bpe", 131072, None, "Qwen2ForCausalLM", "Qwen2Config",
                      dict(_SMALL, num_key_value_heads=2, max_position_embeddings=32768)),
 }
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlpapp import (DatasetSpec, TrainingRecipe, GenerationParams, Head, InputError, TaskFolder, TextToTextTask, generation_options,
-                    hookimpl, option, packaged_jsonl)
+from nlpapp import (DatasetSpec, TrainingRecipe, GenerationParams, Head, OptionError, TaskFolder, TextToTextTask,
+                    generation_options, hookimpl, option, packaged_jsonl)
 
 # ISO 639-1 -> (English name, mBART-50 code, NLLB/FLORES-200 code)
 LANGUAGES = {
@@ -45,7 +45,8 @@ def _known_language(code: str) -> str | None:
 @dataclass(frozen=True)
 class TranslationOptions(generation_options(max_new_tokens=256)):
     source_lang: str = option("en", "Source language (ISO 639-1 code).", check=_known_language)
-    target_lang: str | None = option(None, "Target language (ISO 639-1 code); required.", check=_known_language)
+    target_lang: str | None = option(None, "Target language (ISO 639-1 code); required, here or from a task file "
+                                           "or an adapter.", check=_known_language)
 
 
 class Translation(TextToTextTask):
@@ -83,7 +84,8 @@ class Translation(TextToTextTask):
 
 def _languages(options) -> tuple[str, str]:
     if not options.target_lang:
-        raise InputError("translation needs --target-lang (for example --target-lang fr)")
+        raise OptionError("target_lang", "is required: the language to translate into, for example fr "
+                                         "(on the command line: --target-lang fr)")
     return options.source_lang, options.target_lang
 
 

@@ -1,7 +1,6 @@
 import pytest
 
 from nlpapp.api import run
-from nlpapp.errors import InputError
 from nlpapp.types import GenerationParams
 from nlpapp_translation import seq2seq_inputs
 
@@ -18,7 +17,9 @@ def test_causal_models_are_prompted_with_language_names(runtime):
 
 
 def test_target_language_is_required(runtime):
-    with pytest.raises(InputError, match="--target-lang"):
+    from nlpapp import OptionError
+
+    with pytest.raises(OptionError, match="option 'target_lang' is required: .* \\(on the command line: --target-lang fr\\)"):
         translate(runtime, "fake-causal", "hi")
 
 

@@ -1,0 +1,89 @@
+"""The server's state, shared by its routes, and how a request's work reaches the model
+thread: admitted (or refused), queued, awaited until its answer, its deadline or its
+client's disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+from .admission import Admission, Ticket
+from .batcher import Batcher, BatchRunner
+from .catalog import Catalog
+from .config import ServeConfig
+from .problems import Problem, from_exception
+from .telemetry import Telemetry
+
+DISCONNECT_POLL_S = 0.1  # how often a waiting request checks whether its client went away
+
+
+@dataclass
+class ServerState:
+    config: ServeConfig
+    catalog: Catalog
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    load_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.config.max_requests, self.config.max_queued_tokens)
+        self.batcher = Batcher(self.config.batch_size, self.config.batch_wait_ms / 1000,
+                               on_batch=self.telemetry.on_batch, on_queue=self.telemetry.queue_depth.set)
+
+    @property
+    def ready(self) -> bool:
+        return self.load_error is None and self.catalog.loaded
+
+    async def load(self) -> None:
+        """Load every served model on the model thread; a failure is kept in ``load_error``."""
+        try:
+            await self.batcher.call(self.catalog.load)
+        except Exception as exc:  # noqa: BLE001 - reported by /ready and by whoever started the server
+            self.load_error = str(exc) or type(exc).__name__
+
+    def admit(self, tokens: int) -> Ticket:
+        """A place for a request, or ``Problem`` 503 while loading, 429 when full."""
+        if not self.ready:
+            raise Problem(503, self.load_error or "the models are still loading; retry when GET /ready is 200",
+                          "server_error", code="not_ready", headers={"Retry-After": "1"})
+        ticket = self.admission.admit(tokens)
+        self.telemetry.in_flight.set(self.admission.requests)
+        return ticket
+
+    def release(self, ticket: Ticket) -> None:
+        ticket.release()
+        self.telemetry.in_flight.set(self.admission.requests)
+
+    async def run(self, request: Any, tokens: int, key: Hashable, items: list[Any], runner: BatchRunner) -> list[Any]:
+        """Admit, queue and await ``items``' results (``Problem`` 429/503 before any work,
+        504 past the deadline, 499 when the client disconnected)."""
+        ticket = self.admit(tokens)
+        try:
+            return await self.wait(request, self.batcher.submit(key, items, runner))
+        finally:
+            self.release(ticket)
+
+    async def wait(self, request: Any, future: asyncio.Future) -> Any:
+        """``future``'s result, unless the deadline passes (504) or the client goes away
+        (499); either way the job is cancelled so the model thread drops or stops it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.request_timeout_s
+        try:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise Problem(504, f"no answer within {self.config.request_timeout_s:g} s (--request-timeout); "
+                                       "send less, or retry when the server is less busy", "timeout_error",
+                                  code="deadline_exceeded")
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), min(DISCONNECT_POLL_S, left))
+                except asyncio.TimeoutError:
+                    if request is not None and await request.is_disconnected():
+                        raise Problem(499, "the client closed the connection", code="client_closed")
+                except (Problem, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # from the model thread: answered here, not by the server's 500 handler
+                    raise from_exception(exc) from exc
+        except BaseException:
+            future.job.cancelled.set()  # type: ignore[attr-defined]
+            raise
