@@ -8,6 +8,8 @@ W1  sentiment at batch 256 x 128 tokens: achieved TFLOP/s and share of the GPU's
 W5  smollm2 batch-1 decode: eager against --compile (static KV cache + torch.compile, 2.5x);
     nlpapp generation at batch 64 against batch 1 (target 20x).
 W6  LoRA against full fine-tuning: step time and peak GPU memory.
+W9  transformers' continuous batching (generate_batch) against the padded batch nlpapp serve
+    runs, tokens/s on smollm2 (bench/continuous_batching.py): which path serving should take here.
 Writes bench/results/gpu-<date>.json and prints a table."""
 
 from __future__ import annotations
@@ -146,6 +148,13 @@ def w6_training(runtime: Runtime, suite: Suite, device: str, steps: int) -> list
     return rows
 
 
+def w9_continuous_batching(runtime: Runtime, device: str, small: bool) -> list[dict]:
+    from continuous_batching import compare
+
+    model = runtime.models.load("smollm2")
+    return compare(model, (8,) if small else (32, 128), 8 if small else 64, 1 if small else 3, lambda: sync(device))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -164,6 +173,7 @@ def main() -> None:
         rows += w5_decode(runtime, args.device, 8 if args.small else 128, not args.no_compile,
                           4 if args.small else 64)
         rows += w6_training(runtime, suite, args.device, 2 if args.small else 10)
+        rows += w9_continuous_batching(runtime, args.device, args.small)
     for row in rows:
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k not in ("workload",)}
         print(row["workload"], json.dumps(shown, ensure_ascii=False), flush=True)

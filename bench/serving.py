@@ -11,7 +11,11 @@ one client (the same requests sent one at a time). Workloads:
 - generation: ``POST /v1/chat/completions``, greedy, smollm2;
 - adapters: generation through two LoRA adapters on one smollm2, requests alternating between
   them, against the same requests all to one adapter;
-- transformers: ``transformers serve`` on the same converted smollm2 folder and requests.
+- transformers: ``transformers serve`` on the same converted smollm2 folder and requests, as it
+  is and with ``--continuous-batching``.
+
+Generation rows also give generated tokens per second (from each answer's ``usage``): engines
+stop at different lengths (nlpapp's chat defaults to repetition penalty 1.2).
 
 Writes bench/results/<date>-W9[-quick].json and prints a table."""
 
@@ -33,6 +37,7 @@ from typing import Any, Callable
 HERE = Path(__file__).parent
 DATA = HERE.parent.parent / "shared" / "data"
 LEVELS = (1, 8, 32)
+ALL = ("sentiment", "generation", "adapters", "transformers")
 
 
 def sentences(n: int) -> list[str]:
@@ -100,6 +105,7 @@ async def _load(url: str, bodies: list[tuple[str, dict]], concurrency: int) -> d
 
     latencies: list[float] = []
     errors: list[str] = []
+    generated: list[int] = []
     queue = list(enumerate(bodies))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
@@ -111,12 +117,16 @@ async def _load(url: str, bodies: list[tuple[str, dict]], concurrency: int) -> d
                 latencies.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     errors.append(f"{response.status_code}: {response.text[:200]}")
+                elif path.endswith("/completions"):  # engines stop at different lengths: count what each made
+                    usage = response.json().get("usage") or {}
+                    generated.append(usage.get("completion_tokens", 0))
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     latencies.sort()
     return {"requests": len(bodies), "seconds": seconds, "rps": len(bodies) / seconds,
+            "generated_tokens_per_s": sum(generated) / seconds if generated else None,
             "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
             "errors": len(errors), "first_error": errors[0] if errors else None}
@@ -146,8 +156,32 @@ def rows_for(workload: str, results: dict[int, dict[str, Any]], target: float | 
             row["target"] = f"throughput >= {target}x sequential, p99 <= 2x p50"
             row["met"] = speedup >= target and r["p99_ms"] <= 2 * r["p50_ms"]
         rows.append(row)
-        print(f"W9 {workload:44} clients {level:2}  {r['rps']:8.2f} req/s  p50 {r['p50_ms']:8.1f} ms  "
+        tokens = f"  {r['generated_tokens_per_s']:6.1f} tok/s" if r["generated_tokens_per_s"] else ""
+        print(f"W9 {workload:52} clients {level:2}  {r['rps']:8.2f} req/s{tokens}  p50 {r['p50_ms']:8.1f} ms  "
               f"p99 {r['p99_ms']:8.1f} ms  x{speedup:5.2f}  errors {r['errors']}", flush=True)
+    return rows
+
+
+def library_ceiling(texts: list[str], served_rps: float, rounds: int) -> list[dict[str, Any]]:
+    """The same texts through the library in this process (``Runtime.run``, no HTTP) at batch
+    32 and at batch 1: the most the model itself gives on this machine, and how much batching
+    can give at all, beside the server's throughput at 32 clients."""
+    from nlpapp.api import Runtime
+
+    runtime = Runtime.create()
+    runtime.run("text-classification", texts[:32], batch_size=32)  # warm-up
+    rows = []
+    for batch in (32, 1):
+        rates = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            runtime.run("text-classification", texts, batch_size=batch)
+            rates.append(len(texts) / (time.perf_counter() - started))
+        rate = statistics.median(rates)
+        print(f"W9 sentiment (minilm) through the library, batch {batch}: {rate:.1f} texts/s; the server at 32 "
+              f"clients gives {served_rps / rate:.2f} of it", flush=True)
+        rows.append({"workload": "W9", "case": f"sentiment (minilm): Runtime.run, batch {batch}, in-process (no HTTP)",
+                     "texts_per_s": round(rate, 2), "server_32_clients_over_library": round(served_rps / rate, 3)})
     return rows
 
 
@@ -187,7 +221,7 @@ def train_adapters(work: Path, names: list[str]) -> list[tuple[str, Path]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
-    parser.add_argument("--only", default="sentiment,generation,adapters,transformers")
+    parser.add_argument("--only", default=",".join(ALL))
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
     chosen = set(args.only.split(","))
@@ -203,9 +237,11 @@ def main() -> None:
         server = nlpapp_serve("--model", "minilm", "--batch-size", "32", "--max-requests", "1024")
         try:
             make = lambda n: [("/v1/tasks/text-classification", {"inputs": [t]}) for t in texts[:n]]  # noqa: E731
-            rows += rows_for("sentiment (minilm), 1 text per request", measure(server.url, make, rounds, counts), 4.0)
+            served = measure(server.url, make, rounds, counts)
+            rows += rows_for("sentiment (minilm), 1 text per request", served, 4.0)
         finally:
             server.stop()
+        rows += library_ceiling(texts[:counts[32]], served[32]["rps"], rounds)
 
     gen_counts = {1: 8, 8: 32, 32: 64} if not args.quick else {1: 4, 8: 16, 32: 32}
     if "generation" in chosen:
@@ -234,17 +270,23 @@ def main() -> None:
 
         folder = Runtime.create().models.resolve("smollm2").path
         texts = sentences(64)
-        try:
-            port = 18000 + os.getpid() % 1000
-            server = Server(["transformers", "serve", folder, "--port", str(port)], ready_path="/health", port=port)
-        except (RuntimeError, FileNotFoundError) as exc:
-            notes.append(f"transformers serve did not start here: {str(exc)[-300:]}")
-            print("W9 transformers serve did not start:", str(exc)[-300:], flush=True)
-        else:
+        for flags in ([], ["--continuous-batching"]):
+            label = "transformers serve" + (" --continuous-batching" if flags else "")
+            try:
+                port = 18000 + os.getpid() % 1000
+                server = Server(["transformers", "serve", folder, "--port", str(port), *flags], ready_path="/health",
+                                port=port)
+            except (RuntimeError, FileNotFoundError) as exc:
+                notes.append(f"{label} did not start here: {str(exc)[-300:]}")
+                print(f"W9 {label} did not start:", str(exc)[-300:], flush=True)
+                continue
             try:
                 make = lambda n: chat(folder, texts[:n], tokens)  # noqa: E731
-                rows += rows_for(f"transformers serve, chat (smollm2), {tokens} new tokens",
+                rows += rows_for(f"{label}, chat (smollm2), {tokens} new tokens",
                                  measure(server.url, make, rounds, gen_counts), None)
+            except Exception as exc:  # noqa: BLE001 - a peer that fails under load is a result too
+                notes.append(f"{label} failed under load: {str(exc)[-300:]}")
+                print(f"W9 {label} failed under load:", str(exc)[-300:], flush=True)
             finally:
                 server.stop()
 
@@ -252,7 +294,7 @@ def main() -> None:
     from harness import environment
 
     stamp = datetime.date.today().isoformat()
-    suffix = "-quick" if args.quick else ""
+    suffix = ("-quick" if args.quick else "") + ("" if chosen == set(ALL) else "-" + "-".join(sorted(chosen)))
     out = HERE / "results" / f"{stamp}-W9{suffix}.json"
     out.write_text(json.dumps({"environment": environment(), "rounds": rounds, "rows": rows, "notes": notes},
                               indent=2) + "\n")

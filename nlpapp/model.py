@@ -66,15 +66,22 @@ class Model:
         causal model whose tokenizer has a chat template gets the prompt as a user turn."""
         raise self._unsupported("generate text")
 
-    def generate_each(self, prompts: Sequence[Prompt], params: GenerationParams, *, chat: bool = True,
-                      streams: Sequence[StreamCallback | None] | None = None) -> list[str]:
-        """Like ``generate``, for a batch of independent requests (a server's): a prompt may
-        be a conversation (messages, through the chat template), and ``streams[i]``, when
-        given, receives row ``i``'s text as it is made. This default streams a row only in a
-        batch of one and takes a conversation only when it is one user message; backends
-        override it to do both for any batch.
+    mixes_adapters: bool = False  # whether generate_each takes a different adapter per row
 
-        :raises UnsupportedModelError: a conversation of several messages (no chat template)."""
+    def generate_each(self, prompts: Sequence[Prompt], params: GenerationParams, *, chat: bool = True,
+                      streams: Sequence[StreamCallback | None] | None = None,
+                      adapters: Sequence[str | None] | None = None) -> list[str]:
+        """Like ``generate``, for a batch of independent requests (a server's): a prompt may
+        be a conversation (messages, through the chat template), ``streams[i]``, when
+        given, receives row ``i``'s text as it is made, and ``adapters[i]`` names the loaded
+        adapter row ``i`` runs with (``None``: the base model) where ``mixes_adapters``. This
+        default streams a row only in a batch of one and takes a conversation only when it
+        is one user message; backends override it to do both for any batch.
+
+        :raises UnsupportedModelError: a conversation of several messages (no chat template),
+            or rows with different adapters on a model that does not mix them."""
+        if adapters is not None:
+            self.activate_one_adapter(adapters)
         texts = [single_user_turn(self, p) if not isinstance(p, str) else p for p in prompts]
         chat = chat or any(not isinstance(p, str) for p in prompts)
         stream = streams[0] if streams and len(prompts) == 1 else None
@@ -84,6 +91,12 @@ class Model:
                 if callback is not None and text:
                     callback(text)
         return outputs
+
+    def activate_one_adapter(self, adapters: Sequence[str | None]) -> None:
+        """Activate the one adapter every row names (``UnsupportedModelError`` if they differ)."""
+        if len(set(adapters)) > 1:
+            raise self._unsupported("run different adapters in one batch")
+        self.activate_adapter(adapters[0] if adapters else None)
 
     def generate_scored(self, prompts: Sequence[str], params: GenerationParams, *,
                         chat: bool = True) -> list[tuple[str, float]]:

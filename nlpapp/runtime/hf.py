@@ -365,18 +365,37 @@ class _Generator(HFModel):
             output = self.hf_model.generate(**self._to_device(encoded), **kwargs)
         return self.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)
 
+    @property
+    def mixes_adapters(self) -> bool:
+        """LoRA adapters (without DoRA) run side by side in one batch: peft's ``adapter_names``."""
+        if not _is_peft_model(self.hf_model):
+            return False
+        return all(str(getattr(c, "peft_type", "")).endswith("LORA") and not getattr(c, "use_dora", False)
+                   for c in self.hf_model.peft_config.values())
+
     def generate_each(self, prompts: Sequence[Prompt], params: GenerationParams, *, chat: bool = True,
-                      streams: Sequence[StreamCallback | None] | None = None) -> list[str]:
-        """Conversations go through the chat template (a causal model that has one), and
-        every row with a callback in ``streams`` streams, whatever the batch size."""
+                      streams: Sequence[StreamCallback | None] | None = None,
+                      adapters: Sequence[str | None] | None = None) -> list[str]:
+        """Conversations go through the chat template (a causal model that has one), every
+        row with a callback in ``streams`` streams, whatever the batch size, and rows with
+        different ``adapters`` share the batch (peft's mixed-batch inference: the base
+        weights run once, each adapter's LoRA product on its own rows)."""
         import torch
+
+        kwargs: dict[str, Any] = {}
+        if adapters is not None:
+            if len(set(adapters)) == 1 or not self.mixes_adapters:
+                self.activate_one_adapter(adapters)
+            else:
+                self.hf_model.base_model.enable_adapter_layers()
+                kwargs["adapter_names"] = [name or "__base__" for name in adapters]
 
         if any(not isinstance(p, str) for p in prompts):
             chat = True
             if not (self.head == Head.CAUSAL_LM and self.has_chat_template):
                 prompts = [p if isinstance(p, str) else single_user_turn(self, p) for p in prompts]
         encoded, skip = self._prepare(prompts, params, chat)
-        kwargs = self._generate_kwargs(params, skip)
+        kwargs.update(self._generate_kwargs(params, skip))
         if streams and any(streams):
             kwargs["streamer"] = RowStreamer(self.tokenizer, streams)
         with torch.inference_mode(), remote_code_policy(self.trust_remote_code):

@@ -32,9 +32,6 @@ from .task_routes import task_router
 if TYPE_CHECKING:
     from ..api import Runtime
 
-OPEN_PATHS = {"/", "/health", "/ready"}  # answered without the API key: probes and the page itself
-
-
 def create_app(runtime: "Runtime", config: ServeConfig,
                on_load_failed: Callable[[str], None] | None = None) -> FastAPI:
     """The application serving ``runtime``'s tasks and ``config``'s models. Adapter manifests
@@ -64,6 +61,7 @@ def create_app(runtime: "Runtime", config: ServeConfig,
                   strict_content_type=False,  # a JSON body without a Content-Type header is read as JSON
                   description="Every nlpapp task over HTTP, and OpenAI-compatible generation and embeddings.")
     app.state.nlpapp = state
+    # with a key, every route needs it but the probes (/health, /ready) and the page itself (/)
     dependencies = [Depends(_key_check(config.api_key))] if config.api_key else []
 
     @app.exception_handler(Problem)

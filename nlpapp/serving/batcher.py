@@ -4,9 +4,11 @@ Every model call of the server runs on this one thread: torch runs one batch at 
 best on a CPU, and a loaded model's active adapter is shared state. Requests (``Job``) wait
 in one queue. When the thread is free it takes the oldest job and every other waiting job
 with the same ``key`` (same model, adapter, task and options), up to ``max_batch`` inputs;
-if that is less than a full batch and the oldest job is younger than ``max_wait_s``, it
-waits for more to arrive first. So an idle server answers a lone request after at most
-``max_wait_s``, and a busy one fills batches from what queued while the last batch ran.
+if that is less than a full batch, the oldest job is younger than ``max_wait_s`` and it
+came within ``max_wait_s`` of the job before it (requests are arriving together), it waits
+for more to arrive first. So a lone request runs at once, requests arriving together wait
+at most ``max_wait_s`` to share a batch, and a busy server fills batches from what queued
+while the last batch ran.
 
 If a batch of several jobs fails, each job is run again alone, so one request's bad input
 fails that request only. A job whose caller went away (``cancelled``) is dropped before it
@@ -37,6 +39,7 @@ class Job:
     future: asyncio.Future
     cancelled: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.monotonic)
+    gap: float = float("inf")  # seconds since the job queued before it
 
 
 class Batcher:
@@ -51,6 +54,7 @@ class Batcher:
         self._waiting: collections.deque[Job] = collections.deque()
         self._changed = threading.Condition()
         self._stopping = False
+        self._last_queued = float("-inf")
         self._thread = threading.Thread(target=self._serve, name="nlpapp-model", daemon=True)
 
     def start(self) -> None:
@@ -81,6 +85,7 @@ class Batcher:
         with self._changed:
             if self._stopping:
                 raise RuntimeError("the server is shutting down")
+            job.gap, self._last_queued = job.queued_at - self._last_queued, job.queued_at
             self._waiting.append(job)
             self.on_queue(len(self._waiting))
             self._changed.notify_all()
@@ -114,7 +119,7 @@ class Batcher:
                 batch = self._gather(first.key)
                 size = sum(len(job.items) for job in batch)
                 wait = first.queued_at + self.max_wait_s - time.monotonic()
-                if size >= self.max_batch or wait <= 0:
+                if size >= self.max_batch or wait <= 0 or first.gap > self.max_wait_s:
                     for job in batch:
                         self._waiting.remove(job)
                     self.on_queue(len(self._waiting))

@@ -125,21 +125,24 @@ async def _generate(state: ServerState, request: Request, body: Any, prompts: li
     rows = [prompt for prompt in prompts for _ in range(body.n)]  # OpenAI's order: each prompt's n choices
     stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     tokens = estimate_tokens(sum(len(_prompt_text(p)) for p in prompts), params.max_new_tokens * len(rows))
-    key = ("generate", served.id, chat, repr(params))
+    # adapters of one base share a batch where the model mixes them (LoRA: peft's adapter_names)
+    mixed = served.model.mixes_adapters
+    key = ("generate", id(served.model) if mixed else served.id, chat, repr(params))
 
-    def runner(items: list[tuple[Prompt, Any]]) -> list[tuple[str, int, int]]:
-        model = state.catalog.activate(served)
-        streams = [callback for _, callback in items]
-        texts = model.generate_each([p for p, _ in items], params, chat=chat,
-                                    streams=streams if any(streams) else None)
-        prompt_tokens = model.count_tokens([_prompt_text(p) for p, _ in items])
+    def runner(items: list[tuple[Prompt, Any, str | None]]) -> list[tuple[str, int, int]]:
+        model = served.model if mixed else state.catalog.activate(served)
+        streams = [callback for _, callback, _ in items]
+        texts = model.generate_each([p for p, _, _ in items], params, chat=chat,
+                                    streams=streams if any(streams) else None,
+                                    adapters=[adapter for _, _, adapter in items] if mixed else None)
+        prompt_tokens = model.count_tokens([_prompt_text(p) for p, _, _ in items])
         return list(zip(texts, prompt_tokens, model.count_tokens(texts)))
 
     reply = _Reply(chat, served, params, body.n, stops, state)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return await _stream(state, request, tokens, key, rows, runner, reply, include_usage)
-    results = await state.run(request, tokens, key, [(p, None) for p in rows], runner)
+        return await _stream(state, request, tokens, key, rows, runner, reply, include_usage, served.adapter_key)
+    results = await state.run(request, tokens, key, [(p, None, served.adapter_key) for p in rows], runner)
     return reply.whole(results)
 
 
@@ -191,7 +194,7 @@ class _Reply:
 
 
 async def _stream(state: ServerState, request: Request, tokens: int, key: Any, rows: list[Prompt], runner: Any,
-                  reply: _Reply, include_usage: bool) -> EventSourceResponse:
+                  reply: _Reply, include_usage: bool, adapter_key: str | None) -> EventSourceResponse:
     """A server-sent-event stream of chunks, then ``[DONE]``. Admission happens before the
     response starts, so a full server answers 429, not a stream that fails."""
     ticket = state.admit(tokens)
@@ -202,7 +205,7 @@ async def _stream(state: ServerState, request: Request, tokens: int, key: Any, r
         return lambda text: loop.call_soon_threadsafe(pieces.put_nowait, (index, text))
 
     try:
-        future = state.batcher.submit(key, [(p, callback(i)) for i, p in enumerate(rows)], runner)
+        future = state.batcher.submit(key, [(p, callback(i), adapter_key) for i, p in enumerate(rows)], runner)
     except BaseException:
         state.release(ticket)
         raise

@@ -75,15 +75,16 @@ class ServerState:
                     raise Problem(504, f"no answer within {self.config.request_timeout_s:g} s (--request-timeout); "
                                        "send less, or retry when the server is less busy", "timeout_error",
                                   code="deadline_exceeded")
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), min(DISCONNECT_POLL_S, left))
-                except asyncio.TimeoutError:
-                    if request is not None and await request.is_disconnected():
-                        raise Problem(499, "the client closed the connection", code="client_closed")
-                except (Problem, asyncio.CancelledError):
-                    raise
-                except Exception as exc:  # from the model thread: answered here, not by the server's 500 handler
-                    raise from_exception(exc) from exc
+                done, _ = await asyncio.wait({future}, timeout=min(DISCONNECT_POLL_S, left))
+                if done:
+                    try:
+                        return future.result()
+                    except (Problem, asyncio.CancelledError):
+                        raise
+                    except Exception as exc:  # from the model thread: answered here, not by the 500 handler
+                        raise from_exception(exc) from exc
+                if request is not None and await request.is_disconnected():
+                    raise Problem(499, "the client closed the connection", code="client_closed")
         except BaseException:
             future.job.cancelled.set()  # type: ignore[attr-defined]
             raise

@@ -16,13 +16,15 @@ LANGUAGES = {
     "ar": ("Arabic", "ar_AR", "arb_Arab"), "cs": ("Czech", "cs_CZ", "ces_Latn"),
     "de": ("German", "de_DE", "deu_Latn"), "en": ("English", "en_XX", "eng_Latn"),
     "es": ("Spanish", "es_XX", "spa_Latn"), "fi": ("Finnish", "fi_FI", "fin_Latn"),
-    "fr": ("French", "fr_XX", "fra_Latn"), "hi": ("Hindi", "hi_IN", "hin_Deva"),
+    "fr": ("French", "fr_XX", "fra_Latn"), "he": ("Hebrew", "he_IL", "heb_Hebr"),
+    "hi": ("Hindi", "hi_IN", "hin_Deva"), "id": ("Indonesian", "id_ID", "ind_Latn"),
     "it": ("Italian", "it_IT", "ita_Latn"), "ja": ("Japanese", "ja_XX", "jpn_Jpan"),
     "ko": ("Korean", "ko_KR", "kor_Hang"), "nl": ("Dutch", "nl_XX", "nld_Latn"),
     "pl": ("Polish", "pl_PL", "pol_Latn"), "pt": ("Portuguese", "pt_XX", "por_Latn"),
     "ro": ("Romanian", "ro_RO", "ron_Latn"), "ru": ("Russian", "ru_RU", "rus_Cyrl"),
-    "sv": ("Swedish", "sv_SE", "swe_Latn"), "tr": ("Turkish", "tr_TR", "tur_Latn"),
-    "uk": ("Ukrainian", "uk_UA", "ukr_Cyrl"), "zh": ("Chinese", "zh_CN", "zho_Hans"),
+    "sv": ("Swedish", "sv_SE", "swe_Latn"), "th": ("Thai", "th_TH", "tha_Thai"),
+    "tr": ("Turkish", "tr_TR", "tur_Latn"), "uk": ("Ukrainian", "uk_UA", "ukr_Cyrl"),
+    "vi": ("Vietnamese", "vi_VN", "vie_Latn"), "zh": ("Chinese", "zh_CN", "zho_Hans"),
 }
 PROMPT = ("Translate the following {source} text into {target}. Reply with the {target} "
           "translation only.\n\n{text}")
