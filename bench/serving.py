@@ -9,6 +9,7 @@ one client (the same requests sent one at a time). Workloads:
 
 - sentiment: ``POST /v1/tasks/text-classification``, one Reuters sentence per request, minilm;
 - generation: ``POST /v1/chat/completions``, greedy, smollm2;
+- continuous: the same through ``nlpapp serve --continuous-batching`` (no repetition penalty);
 - adapters: generation through two LoRA adapters on one smollm2, requests alternating between
   them, against the same requests all to one adapter;
 - transformers: ``transformers serve`` on the same converted smollm2 folder and requests, as it
@@ -37,7 +38,7 @@ from typing import Any, Callable
 HERE = Path(__file__).parent
 DATA = HERE.parent.parent / "shared" / "data"
 LEVELS = (1, 8, 32)
-ALL = ("sentiment", "generation", "adapters", "transformers")
+ALL = ("sentiment", "generation", "continuous", "adapters", "transformers")
 
 
 def sentences(n: int) -> list[str]:
@@ -250,6 +251,16 @@ def main() -> None:
         try:
             make = lambda n: chat("smollm2", texts[:n], tokens)  # noqa: E731
             rows += rows_for(f"chat (smollm2), {tokens} new tokens", measure(server.url, make, rounds, gen_counts), 3.0)
+        finally:
+            server.stop()
+
+    if "continuous" in chosen:
+        texts = sentences(64)
+        server = nlpapp_serve("--model", "smollm2", "--batch-size", "32", "--continuous-batching")
+        try:
+            make = lambda n: chat("smollm2", texts[:n], tokens)  # noqa: E731
+            rows += rows_for(f"chat (smollm2), --continuous-batching, {tokens} new tokens",
+                             measure(server.url, make, rounds, gen_counts), None)
         finally:
             server.stop()
 

@@ -25,7 +25,7 @@ import httpx
 PROBE_SOURCE = '''
 import time
 from dataclasses import dataclass
-from nlpapp import Head, TaskKind, hookimpl
+from nlpapp import Head, Model, ModelPreset, TaskKind, hookimpl
 
 SEEN = []
 
@@ -78,10 +78,38 @@ class Boom(TaskKind):
         return output.text
 
 
+class SlowWords(Model):
+    """A causal model that answers with the prompt's words, one every 0.2 s, streamed."""
+
+    head = Head.CAUSAL_LM
+
+    def generate(self, prompts, params, *, chat=True, stream=None):
+        texts = []
+        for prompt in prompts:
+            words = prompt.split()[: params.max_new_tokens]
+            for n, word in enumerate(words):
+                time.sleep(0.2)
+                if stream is not None and len(prompts) == 1:
+                    stream(word if n == 0 else " " + word)
+            texts.append(" ".join(words))
+        return texts
+
+
 @hookimpl
 def register_task_kinds(register):
     register(Sleep())
     register(Boom())
+
+
+@hookimpl
+def register_models(register):
+    register(ModelPreset(name="probe-slow-words", family=Head.CAUSAL_LM, description="streams a word every 0.2 s",
+                         source="tests", license="Apache-2.0", locate=lambda: "probe://slow-words"))
+
+
+@hookimpl
+def load_model(path, head):
+    return SlowWords() if path == "probe://slow-words" else None
 '''
 PROBE_MODULE = "nlpapp_serving_probe_plugin"
 

@@ -248,7 +248,7 @@ def test_a_model_that_cannot_do_it_is_a_400_and_the_connection_stays_usable(live
     with live.client() as client:
         response = client.post(path, json=body)
         assert response.status_code == 400, response.text
-        assert response.json()["error"]["code"] == "UnsupportedModelError"
+        assert response.json()["error"]["code"] == "unsupported_model"
         again = client.post("/v1/tasks/sentiment", json={"inputs": ["great"]})  # same connection
         assert again.status_code == 200
         route = path if path != "/v1/tasks/sentiment" else "/v1/tasks/sentiment"
@@ -281,7 +281,7 @@ def test_an_exception_in_predict_is_a_500_naming_it_and_the_server_keeps_serving
     assert response.status_code == 500
     error = response.json()["error"]
     assert error["type"] == "server_error"
-    assert error["code"]
+    assert error["code"] == "plugin_error"  # the engine names the plugin whose predict raised
     assert "RuntimeError" in error["message"] and "kaboom from the probe" in error["message"]
     assert http.post("/v1/tasks/probe-boom", json={"inputs": ["fine"]}).json()["outputs"] == [{"text": "fine"}]
     assert http.post("/v1/tasks/sentiment", json={"inputs": ["great"]}).status_code == 200
@@ -311,3 +311,56 @@ def test_schemathesis_fuzz_finds_no_server_errors(live, tmp_path):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert time.monotonic() - started < 60
     assert "/v1/tasks/text-classification" in done.stdout or "passed" in done.stdout.lower(), done.stdout[-2000:]
+
+
+# --- what the server does not offer, and mistakes it must name -----------------------------------
+
+@pytest.mark.parametrize("route, extra, field", [
+    ("/v1/chat/completions", {"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ("/v1/chat/completions", {"logprobs": True}, "logprobs"),
+    ("/v1/chat/completions", {"response_format": {"type": "json_object"}}, "response_format"),
+    ("/v1/chat/completions", {"frequency_penalty": 0.5}, "frequency_penalty"),
+    ("/v1/completions", {"echo": True}, "echo"),
+    ("/v1/completions", {"best_of": 3}, "best_of"),
+])
+def test_a_field_asking_for_what_is_not_offered_is_refused_not_ignored(http, route, extra, field):
+    body = {"model": "fake-causal", "max_tokens": 3, **extra}
+    body.update({"messages": [{"role": "user", "content": "a b"}]} if "chat" in route else {"prompt": "a b"})
+    response = http.post(route, json=body)
+    assert response.status_code == 422
+    assert (response.json()["error"]["param"], response.json()["error"]["code"]) == (field, "unsupported_field")
+
+
+def test_fields_left_at_their_neutral_values_are_accepted(http):
+    body = {"model": "fake-causal", "max_tokens": 3, "messages": [{"role": "user", "content": "a b"}],
+            "logprobs": False, "tools": [], "frequency_penalty": 0, "response_format": {"type": "text"}}
+    assert http.post("/v1/chat/completions", json=body).status_code == 200
+
+
+def test_embeddings_refuse_dimensions(http):
+    response = http.post("/v1/embeddings", json={"model": "fake-encoder", "input": "hi", "dimensions": 10})
+    assert (response.status_code, response.json()["error"]["param"]) == (422, "dimensions")
+
+
+def test_an_empty_prompt_is_422_not_a_500(http):
+    response = http.post("/v1/completions", json={"model": "fake-causal", "prompt": "", "max_tokens": 3})
+    assert response.status_code == 422 and response.json()["error"]["message"].startswith("prompt[0] is empty")
+
+
+def test_a_record_input_names_its_own_missing_field(http):
+    response = http.post("/v1/tasks/qa", json={"inputs": [{"question": "Who?"}]})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "inputs.0.context: Field required"
+
+
+def test_a_body_that_is_not_json_says_so(http):
+    response = http.post("/v1/tasks/sentiment", content=b"not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("the body is not valid JSON")
+
+
+@pytest.mark.parametrize("method, path, status, code", [("GET", "/v1/no-such-route", 404, "not_found"),
+                                                        ("GET", "/v1/chat/completions", 405, "method_not_allowed")])
+def test_starlettes_own_answers_have_the_openai_shape(http, method, path, status, code):
+    response = http.request(method, path)
+    assert response.status_code == status and response.json()["error"]["code"] == code

@@ -81,3 +81,17 @@ def test_requests_for_different_adapters_share_one_batch(server):
     after = metric(httpx.get(server.url + "/metrics").text, "nlpapp_batch_size_count")
     assert together == [alone[m] for m in models]
     assert after - before == 1  # one batch for the four requests
+
+
+def test_an_adapter_named_with_another_base_says_where_it_is_served(adapters, tiny_model, fake_plugin_site):
+    base, other = str(tiny_model("causal-lm")), "fake-causal"
+    live = start_in_process(models=(base, other), adapters=(("cats", str(adapters["cats"])),))
+    try:
+        body = {"model": other, "adapter": "cats", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+        wrong_base = httpx.post(live.url + "/v1/chat/completions", json=body, timeout=30).json()["error"]
+        assert wrong_base["code"] == "adapter_base_mismatch" and f"{base}:cats" in wrong_base["message"]
+        body = {"model": f"{other}:cats", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(live.url + "/v1/chat/completions", json=body, timeout=30)
+        assert answer.status_code == 404 and f"served as '{base}:cats'" in answer.json()["error"]["message"]
+    finally:
+        live.stop()

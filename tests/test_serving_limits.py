@@ -7,6 +7,7 @@ entry-point path. Every wait is bounded."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import signal
 import sys
 import threading
@@ -269,3 +270,41 @@ def test_sigterm_drains_the_request_in_flight_and_exits_0(env):
         assert server.proc.wait(10) == 0
     finally:
         server.stop()
+
+
+def test_sigterm_lets_a_stream_in_flight_finish(env):
+    """sse-starlette ends every stream on shutdown unless given a grace period: the server
+    gives it --drain-timeout, so a stream that was running gets every word and [DONE]."""
+    server = start_subprocess("--model", "probe-slow-words")
+    try:
+        words = "one two three four five six seven eight nine ten"
+        body = {"model": "probe-slow-words", "max_tokens": 20, "stream": True, "messages": [{"role": "user",
+                                                                                             "content": words}]}
+        events: list[str] = []
+        first = threading.Event()
+
+        def read() -> None:
+            with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=60) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        events.append(line[6:])
+                        first.set()
+
+        client = threading.Thread(target=read)
+        client.start()
+        assert first.wait(10), "no event from the stream"
+        terminate(server.proc, signal.SIGTERM)  # about 2 s of words still to come
+        client.join(30)
+        assert events and events[-1] == "[DONE]", events[-3:]
+        chunks = [json.loads(e) for e in events[:-1]]
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == words
+        assert server.proc.wait(30) == 0
+    finally:
+        server.stop()
+
+
+def test_with_a_key_the_openapi_document_needs_it_too(serve):
+    live = serve(api_key="sekret")
+    assert httpx.get(live.url + "/openapi.json").status_code == 401
+    document = httpx.get(live.url + "/openapi.json", headers={"Authorization": "Bearer sekret"})
+    assert document.status_code == 200 and "/v1/chat/completions" in document.json()["paths"]

@@ -48,6 +48,9 @@ def _adapter(value: str) -> tuple[str, str]:
 @click.option("--max-body-bytes", default=4 * 1024 * 1024, type=int, help="Larger request bodies get 413.")
 @click.option("--drain-timeout", default=30.0, type=float,
               help="On SIGTERM or Ctrl-C, seconds in-flight requests may take to finish.")
+@click.option("--continuous-batching", is_flag=True,
+              help="Generate through transformers' continuous batching (requests join the running batch) "
+                   "where it decodes alike: greedy, no repetition penalty (then the chat default), no adapter.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", type=click.Choice(DTYPES))
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]),
@@ -70,7 +73,8 @@ def serve(models: tuple[str, ...], adapters: tuple[str, ...], **kw: Any) -> None
         api_key=kw["api_key"], batch_size=kw["batch_size"], batch_wait_ms=kw["batch_wait_ms"],
         max_requests=kw["max_requests"], max_queued_tokens=kw["max_queued_tokens"], max_tokens=kw["max_tokens"],
         max_n=kw["max_n"], max_inputs=kw["max_inputs"], request_timeout_s=kw["request_timeout"],
-        max_body_bytes=kw["max_body_bytes"], drain_timeout_s=kw["drain_timeout"])
+        max_body_bytes=kw["max_body_bytes"], drain_timeout_s=kw["drain_timeout"],
+        continuous_batching=kw["continuous_batching"])
     try:
         import uvicorn
 
@@ -136,7 +140,7 @@ def _announce(server: Any, as_json: bool) -> None:
     for listener in getattr(server, "servers", []):
         for sock in listener.sockets:
             host, port = sock.getsockname()[:2]
-    url = f"http://{host}:{port}"
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     if as_json:
         click.echo(json.dumps({"url": url, "host": host, "port": port, "pid": os.getpid()}), nl=True)
     else:

@@ -486,18 +486,26 @@ class CausalLM(_Generator):
         super().__init__(*args, **kwargs)
         self.tokenizer.padding_side = "left"  # generation appends on the right
 
-    def _prepare(self, prompts: Sequence[str], params: GenerationParams, chat: bool) -> tuple[Any, int]:
+    def prompt_texts(self, prompts: Sequence[Prompt], chat: bool) -> tuple[list[str], bool]:
+        """The texts ``generate`` tokenizes for ``prompts`` (through the chat template with
+        ``chat``, where there is one), and whether the tokenizer adds its special tokens."""
         if chat and self.has_chat_template:
-            texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}] if isinstance(p, str)
-                                                        else [dict(m) for m in p], tokenize=False,
-                                                        add_generation_prompt=True) for p in prompts]
-            encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        else:
-            encoded = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+            return [self.tokenizer.apply_chat_template([{"role": "user", "content": p}] if isinstance(p, str)
+                                                       else [dict(m) for m in p], tokenize=False,
+                                                       add_generation_prompt=True) for p in prompts], False
+        return [p if isinstance(p, str) else single_user_turn(self, p) for p in prompts], True
+
+    def check_window(self, length: int, max_new_tokens: int) -> None:
+        """``InputError`` when a prompt of ``length`` tokens and the new tokens overflow the window."""
+        if self.max_input_tokens and length + max_new_tokens > self.max_input_tokens:
+            raise InputError(f"prompt is {length} tokens; with {max_new_tokens} new tokens (max_new_tokens) it "
+                             f"exceeds the model's window of {self.max_input_tokens} tokens; shorten it")
+
+    def _prepare(self, prompts: Sequence[str], params: GenerationParams, chat: bool) -> tuple[Any, int]:
+        texts, specials = self.prompt_texts(prompts, chat)
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=specials)
         length = encoded["input_ids"].shape[1]
-        if self.max_input_tokens and length + params.max_new_tokens > self.max_input_tokens:
-            raise InputError(f"prompt is {length} tokens; with --max-new-tokens {params.max_new_tokens} "
-                             f"it exceeds the model's window of {self.max_input_tokens} tokens; shorten it")
+        self.check_window(length, params.max_new_tokens)
         return encoded, length
 
 

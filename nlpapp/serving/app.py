@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__, log
@@ -54,9 +55,10 @@ def create_app(runtime: "Runtime", config: ServeConfig,
             yield
         finally:
             loading.cancel()
-            await asyncio.get_running_loop().run_in_executor(None, state.batcher.stop, config.drain_timeout_s)
+            await asyncio.get_running_loop().run_in_executor(None, state.stop)
 
     app = FastAPI(title="nlpapp", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None if config.api_key else "/openapi.json",  # with a key: added below, behind it
                   max_body_size=config.max_body_bytes,  # Starlette's RequestBodyLimitMiddleware: 413 beyond
                   strict_content_type=False,  # a JSON body without a Content-Type header is read as JSON
                   description="Every nlpapp task over HTTP, and OpenAI-compatible generation and embeddings.")
@@ -68,11 +70,21 @@ def create_app(runtime: "Runtime", config: ServeConfig,
     async def problem(request: Request, exc: Problem) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status, headers=exc.headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own answers (no such route 404, wrong method 405) in the same shape."""
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return JSONResponse(Problem(exc.status_code, message, code=kind).body(), exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "body"
+        first = _most_telling(exc.errors())
+        where = ".".join(str(p) for p in first["loc"][1:] if not _is_union_branch(p)) or "body"
         message = f"{where}: {first['msg']}"
+        if first["type"] == "json_invalid":
+            where, message = "body", f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'decode error')})"
         sent = request.headers.get("content-type", "")
         if sent and "json" not in sent:
             message = (f"the body must be JSON, sent as Content-Type: application/json (got {sent}); "
@@ -107,12 +119,29 @@ def create_app(runtime: "Runtime", config: ServeConfig,
     def playground() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("playground.html").read_text("utf-8"))
 
+    if config.api_key:
+        @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
+        def openapi() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
     tasks = sorted(runtime.registries.tasks, key=lambda t: t.name)
     app.include_router(openai_router(state), dependencies=dependencies)
     app.include_router(task_router(state, tasks), dependencies=dependencies)
     app.add_middleware(FormAsJson)
     app.add_middleware(RequestMetrics, telemetry=state.telemetry)
     return app
+
+
+def _is_union_branch(part: Any) -> bool:
+    """pydantic names the branch of a union it tried in the location (``str``, ``SummarizationInput``)."""
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool") or part[:1].isupper())
+
+
+def _most_telling(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error to name: a record's own field (a missing ``context``) rather than "should be
+    a string", which pydantic reports first for a record input that may also be a text."""
+    records = [e for e in errors if not any(part in ("str", "list[str]") for part in e["loc"])]
+    return (records or errors)[0]
 
 
 def _plain(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

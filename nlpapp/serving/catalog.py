@@ -82,17 +82,25 @@ class Catalog:
 
         :raises Problem: 404 for a name this server does not serve."""
         if adapter is not None:
-            matches = [s for s in self.entries.values() if s.adapter == adapter and (model in (None, s.spec, s.id))]
-            if not matches:
-                raise self._unknown(adapter, "adapter")
-            return matches[0]
+            named = [s for s in self.entries.values() if s.adapter == adapter]
+            matches = [s for s in named if model in (None, s.spec, s.id)]
+            if matches:
+                return matches[0]
+            if named:  # served, on another base than the model named
+                raise Problem(400, f"adapter {adapter!r} is served on {named[0].spec!r}, not on {model!r}; use model "
+                                   f"{named[0].id!r}", param="adapter", code="adapter_base_mismatch")
+            raise self._unknown(adapter, "adapter")
         if model is None:
             raise Problem(400, "name a model: one of " + ", ".join(self.entries), param="model")
         if model in self.entries:
             return self.entries[model]
-        by_name = [s for s in self.entries.values() if s.adapter == model]
-        if len(by_name) == 1:
+        name = model.rpartition(":")[2]  # BASE:NAME with the wrong base, or NAME alone
+        by_name = [s for s in self.entries.values() if s.adapter == name]
+        if len(by_name) == 1 and (name == model or model.startswith(f"{by_name[0].spec}:")):
             return by_name[0]
+        if by_name:
+            raise Problem(404, f"model {model!r} is not served here; adapter {name!r} is served as "
+                               f"{', '.join(repr(s.id) for s in by_name)}", param="model", code="model_not_found")
         raise self._unknown(model, "model")
 
     def for_task(self, task: "TaskKind", model: str | None, adapter: str | None) -> Served:

@@ -36,6 +36,7 @@ class ServeConfig:
     request_timeout_s: float = 120.0
     max_body_bytes: int = 4 * 1024 * 1024
     drain_timeout_s: float = 30.0  # on SIGTERM, how long in-flight requests may take to finish
+    continuous_batching: bool = False  # generation through transformers' continuous batching where it decodes alike
 
     def __post_init__(self) -> None:
         if not self.models and not self.adapters:

@@ -26,6 +26,7 @@ from ..options import GenerationOptions, OptionError
 from ..types import GenerationParams
 from .admission import estimate_tokens
 from .catalog import Served
+from .continuous import ContinuousBatching
 from .problems import Problem, from_exception
 from .schemas import openai_models
 from .state import ServerState
@@ -45,18 +46,25 @@ def openai_router(state: ServerState) -> APIRouter:
         return state.catalog.find(model_id).describe()
 
     async def chat_completions(body: Chat, request: Request) -> Any:  # type: ignore[valid-type]
+        refuse_unsupported(body)
         conversation = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                         for m in body.messages]
         return await _generate(state, request, body, [conversation], chat=True)
 
     async def completions(body: Completion, request: Request) -> Any:  # type: ignore[valid-type]
+        refuse_unsupported(body)
         prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
         if not prompts or len(prompts) > state.config.max_inputs:
             raise Problem(422, f"prompt must hold 1 to {state.config.max_inputs} texts (--max-inputs)",
                           param="prompt")
+        empty = [n for n, p in enumerate(prompts) if not p.strip()]
+        if empty:
+            raise Problem(422, f"prompt[{empty[0]}] is empty; give some text to continue", param="prompt",
+                          code="invalid_input")
         return await _generate(state, request, body, prompts, chat=False)
 
     async def embeddings(body: Embedding, request: Request) -> Any:  # type: ignore[valid-type]
+        refuse_unsupported(body)
         return await _embed(state, request, body)
 
     for path, handler, body_type, summary in (
@@ -68,6 +76,28 @@ def openai_router(state: ServerState) -> APIRouter:
     return router
 
 
+# OpenAI request fields this server does not implement: given a value that asks for them, the
+# request is refused (422) rather than answered as if they were honoured
+UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs", "logit_bias",
+               "echo", "suffix", "audio", "modalities", "prediction", "dimensions")
+
+
+def refuse_unsupported(body: Any) -> None:
+    """``Problem`` 422 naming the first field in ``UNSUPPORTED`` given a value that asks for
+    something (not null, false or empty), or a ``response_format`` other than text, or ``best_of`` > 1."""
+    given = {**(body.model_extra or {}), **({"dimensions": body.dimensions} if hasattr(body, "dimensions") else {})}
+    asked = [name for name in UNSUPPORTED if given.get(name) not in (None, False, [], {}, "")]
+    fmt = given.get("response_format")
+    if fmt not in (None, {"type": "text"}):
+        asked.append("response_format")
+    if given.get("best_of") not in (None, 1):
+        asked.append("best_of")
+    asked += [name for name in ("frequency_penalty", "presence_penalty") if getattr(body, name, None)]
+    if asked:
+        raise Problem(422, f"{asked[0]} is not supported by this server; leave it out", param=asked[0],
+                      code="unsupported_field")
+
+
 def generation_params(state: ServerState, served: Served, body: Any) -> GenerationParams:
     """Decoding settings: the text-generation task's defaults, an adapter's saved options over
     them, the request's fields over both."""
@@ -76,7 +106,9 @@ def generation_params(state: ServerState, served: Served, body: Any) -> Generati
     decoding = {f.name for f in GenerationOptions.fields()}
     given = {"max_new_tokens": body.max_completion_tokens or body.max_tokens, "temperature": body.temperature,
              "top_p": body.top_p, "seed": body.seed}
-    values = {**{k: v for k, v in served.options.items() if k in decoding},
+    # with continuous batching, which cannot apply a repetition penalty, the default is none
+    base = {"repetition_penalty": 1.0} if state.config.continuous_batching else {}
+    values = {**base, **{k: v for k, v in served.options.items() if k in decoding},
               **{k: v for k, v in given.items() if v is not None}}
     try:
         params = options_type.parse(values).generation_params()
@@ -139,11 +171,71 @@ async def _generate(state: ServerState, request: Request, body: Any, prompts: li
         return list(zip(texts, prompt_tokens, model.count_tokens(texts)))
 
     reply = _Reply(chat, served, params, body.n, stops, state)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return await _stream(state, request, tokens, key, rows, runner, reply, include_usage, served.adapter_key)
-    results = await state.run(request, tokens, key, [(p, None, served.adapter_key) for p in rows], runner)
-    return reply.whole(results)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    engine = state.continuous.get(id(served.model))
+    if engine is not None and engine.takes(params, served.adapter_key):
+        return await _continuous(state, request, tokens, rows, chat, params, reply, engine, body.stream, include_usage)
+    if not body.stream:
+        results = await state.run(request, tokens, key, [(p, None, served.adapter_key) for p in rows], runner)
+        return reply.whole(results)
+    ticket = state.admit(tokens)  # before the response starts: a full server answers 429, not a failing stream
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+
+    def callback(index: int) -> Any:
+        return lambda text: loop.call_soon_threadsafe(pieces.put_nowait, (index, text))
+
+    try:
+        future = state.batcher.submit(key, [(p, callback(i), served.adapter_key) for i, p in enumerate(rows)], runner)
+    except BaseException:
+        state.release(ticket)
+        raise
+    future.add_done_callback(lambda _: pieces.put_nowait(None))
+    return _stream(state, ticket, future, pieces, reply, include_usage, future.job.cancelled.set,  # type: ignore
+                   len(rows))
+
+
+async def _continuous(state: ServerState, request: Request, tokens: int, rows: list[Prompt], chat: bool,
+                      params: GenerationParams, reply: "_Reply", engine: ContinuousBatching, stream: bool,
+                      include_usage: bool) -> Any:
+    """The rows through continuous batching: each joins the running batch at its next step."""
+    ticket = state.admit(tokens)
+    try:
+        ids = [engine.prompt_ids(p, chat, params.max_new_tokens) for p in rows]
+        prompt_tokens = [len(engine.tokenizer(_prompt_text(p), add_special_tokens=False)["input_ids"]) for p in rows]
+    except BaseException:
+        state.release(ticket)
+        raise
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+    results: list[tuple[str, int, int] | None] = [None] * len(rows)
+    done = loop.create_future()
+    sent = [0] * len(rows)
+
+    def on_text(index: int) -> Any:
+        def update(text: str, produced: int, finished: bool) -> None:
+            if stream and (finished or not text.endswith("\ufffd")) and len(text) > sent[index]:
+                pieces.put_nowait((index, text[sent[index]:]))  # only what is new; held back mid-character
+                sent[index] = len(text)
+            if finished:
+                results[index] = (text, prompt_tokens[index], produced)
+                if all(r is not None for r in results) and not done.done():
+                    done.set_result(results)
+        return update
+
+    request_ids = [engine.submit(row_ids, params.max_new_tokens, on_text(i), stream) for i, row_ids in enumerate(ids)]
+
+    def abandon() -> None:
+        for request_id in request_ids:
+            engine.cancel(request_id)
+
+    if stream:
+        done.add_done_callback(lambda _: pieces.put_nowait(None))
+        return _stream(state, ticket, done, pieces, reply, include_usage, abandon, len(rows))
+    try:
+        return reply.whole(await state.wait(request, done, abandon))
+    finally:
+        state.release(ticket)
 
 
 class _Reply:
@@ -193,30 +285,20 @@ class _Reply:
         return json.dumps(self.envelope([self.choice(index, text, finish, chunk=True, role=role)], chunk=True))
 
 
-async def _stream(state: ServerState, request: Request, tokens: int, key: Any, rows: list[Prompt], runner: Any,
-                  reply: _Reply, include_usage: bool, adapter_key: str | None) -> EventSourceResponse:
-    """A server-sent-event stream of chunks, then ``[DONE]``. Admission happens before the
-    response starts, so a full server answers 429, not a stream that fails."""
-    ticket = state.admit(tokens)
+def _stream(state: ServerState, ticket: Any, future: asyncio.Future, pieces: asyncio.Queue, reply: "_Reply",
+            include_usage: bool, abandon: Any, rows: int) -> EventSourceResponse:
+    """A server-sent-event stream of the ``rows`` choices' text as ``pieces`` receives it
+    (``(row, text)``, then ``None`` once ``future`` holds the results), then ``[DONE]``. It
+    releases ``ticket`` at its end, and calls ``abandon()`` if it ends (client gone,
+    deadline) before the work did."""
     loop = asyncio.get_running_loop()
-    pieces: asyncio.Queue = asyncio.Queue()
-
-    def callback(index: int) -> Any:
-        return lambda text: loop.call_soon_threadsafe(pieces.put_nowait, (index, text))
-
-    try:
-        future = state.batcher.submit(key, [(p, callback(i), adapter_key) for i, p in enumerate(rows)], runner)
-    except BaseException:
-        state.release(ticket)
-        raise
-    future.add_done_callback(lambda _: pieces.put_nowait(None))
     deadline = loop.time() + state.config.request_timeout_s
 
     async def events() -> Any:
-        stops = [StopText(reply.stops) for _ in rows]
+        stops = [StopText(reply.stops) for _ in range(rows)]
         try:
             if reply.chat:
-                for index in range(len(rows)):
+                for index in range(rows):
                     yield {"data": reply.chunk(index, "", role=True)}
             while (item := await asyncio.wait_for(pieces.get(), max(0.0, deadline - loop.time()))) is not None:
                 index, text = item
@@ -239,10 +321,11 @@ async def _stream(state: ServerState, request: Request, tokens: int, key: Any, r
             yield {"data": json.dumps(from_exception(exc).body())}
         finally:
             if not future.done():
-                future.job.cancelled.set()  # type: ignore[attr-defined]
+                abandon()
             state.release(ticket)
 
-    return EventSourceResponse(events(), sep="\n")
+    # on SIGTERM sse-starlette would end every stream at once; the grace period lets each finish
+    return EventSourceResponse(events(), sep="\n", shutdown_grace_period=state.config.drain_timeout_s)
 
 
 async def _embed(state: ServerState, request: Request, body: Any) -> dict[str, Any]:

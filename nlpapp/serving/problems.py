@@ -30,8 +30,15 @@ def from_exception(exc: BaseException) -> Problem:
         return exc
     if isinstance(exc, OptionError):
         return Problem(400, str(exc), param=f"options.{exc.option}", code="invalid_option")
-    if isinstance(exc, (InputError, UnsupportedModelError, UnknownNameError)):
-        return Problem(400, str(exc), code=type(exc).__name__)
-    if isinstance(exc, NlpappError):
-        return Problem(500, str(exc), "server_error", code=type(exc).__name__)
-    return Problem(500, f"{type(exc).__name__}: {exc}", "server_error", code=type(exc).__name__)
+    for kind, code in ((InputError, "invalid_input"), (UnsupportedModelError, "unsupported_model"),
+                       (UnknownNameError, "unknown_name")):
+        if isinstance(exc, kind):
+            return Problem(400, str(exc), code=code)
+    if isinstance(exc, NlpappError):  # a plugin's failure, say: PluginError's message names the plugin
+        return Problem(500, str(exc), "server_error", code=_snake(type(exc).__name__))
+    return Problem(500, f"{type(exc).__name__}: {exc}", "server_error", code="internal_error")
+
+
+def _snake(name: str) -> str:
+    """``PluginError`` -> ``plugin_error``."""
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

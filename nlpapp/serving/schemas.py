@@ -5,7 +5,8 @@ Each task's models are made from its own dataclasses: ``Input`` (a record, or a 
 for its first field), ``Options`` (types, defaults, help and choices; a field's ``check``
 runs when ``TaskOptions`` parses the value) and ``Output``. The OpenAI-compatible bodies
 follow OpenAI's API reference for chat completions, completions, embeddings and models;
-fields a client may send that this server ignores are accepted, not refused."""
+other fields a client may send are accepted, and those asking for what this server does not
+offer (tools, logprobs, ...) are refused by the routes (``openai_routes.UNSUPPORTED``)."""
 
 from __future__ import annotations
 
@@ -108,20 +109,21 @@ def openai_models(config: ServeConfig) -> dict[str, type[BaseModel]]:
         stop=(Optional[Union[str, list[str]]], Field(None, description="Text at which to end; not part of the "
                                                                          "output.")),
         seed=(Optional[int], None),
-        frequency_penalty=(Optional[float], Field(None, ge=-2, le=2, description="Accepted; not applied.")),
-        presence_penalty=(Optional[float], Field(None, ge=-2, le=2, description="Accepted; not applied.")),
+        frequency_penalty=(Optional[float], Field(None, ge=-2, le=2, description="Only 0 (not offered).")),
+        presence_penalty=(Optional[float], Field(None, ge=-2, le=2, description="Only 0 (not offered).")),
         user=(Optional[str], None),
         adapter=(Optional[str], Field(None, description="A served adapter's name (or name it in model as "
                                                         "BASE:ADAPTER).")),
     )
-    chat = create_model("ChatCompletionRequest", __config__=ConfigDict(extra="ignore"),
+    # extra fields are kept (``model_extra``) so that ones asking for what is not offered can be refused
+    chat = create_model("ChatCompletionRequest", __config__=ConfigDict(extra="allow"),
                         messages=(list[ChatMessage], Field(..., min_length=1)), **limits)
-    completion = create_model("CompletionRequest", __config__=ConfigDict(extra="ignore"),
+    completion = create_model("CompletionRequest", __config__=ConfigDict(extra="allow"),
                               prompt=(Union[str, list[str]], ...), **limits)
     embedding = create_model(
-        "EmbeddingRequest", __config__=ConfigDict(extra="ignore"),
+        "EmbeddingRequest", __config__=ConfigDict(extra="allow"),
         model=(str, ...), input=(Union[str, list[str]], ...),
         encoding_format=(Literal["float", "base64"], "float"),
-        dimensions=(Optional[int], Field(None, description="Not supported: the model's own size is returned.")),
+        dimensions=(Optional[int], Field(None, description="Not supported: a request that gives it is refused.")),
         user=(Optional[str], None))
     return {"chat": chat, "completion": completion, "embedding": embedding}

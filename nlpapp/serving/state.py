@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 from .admission import Admission, Ticket
 from .batcher import Batcher, BatchRunner
 from .catalog import Catalog
+from .continuous import ContinuousBatching
 from .config import ServeConfig
 from .problems import Problem, from_exception
 from .telemetry import Telemetry
@@ -24,6 +25,7 @@ class ServerState:
     catalog: Catalog
     telemetry: Telemetry = field(default_factory=Telemetry)
     load_error: str | None = None
+    continuous: dict[int, ContinuousBatching] = field(default_factory=dict)  # id(model) -> its engine
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.config.max_requests, self.config.max_queued_tokens)
@@ -38,8 +40,25 @@ class ServerState:
         """Load every served model on the model thread; a failure is kept in ``load_error``."""
         try:
             await self.batcher.call(self.catalog.load)
+            if self.config.continuous_batching:
+                await self.batcher.call(self._start_continuous_batching)
         except Exception as exc:  # noqa: BLE001 - reported by /ready and by whoever started the server
             self.load_error = str(exc) or type(exc).__name__
+
+    def _start_continuous_batching(self) -> None:
+        from ..head import Head
+
+        for served in self.catalog.entries.values():
+            model = served.model
+            if model is not None and model.head == Head.CAUSAL_LM and hasattr(model, "prompt_texts") \
+                    and id(model) not in self.continuous:
+                self.continuous[id(model)] = ContinuousBatching(model, self.config.max_tokens, self.config.batch_size)
+
+    def stop(self) -> None:
+        """Stop the model thread and any continuous-batching engines (what runs finishes first)."""
+        for engine in self.continuous.values():
+            engine.stop(self.config.drain_timeout_s)
+        self.batcher.stop(self.config.drain_timeout_s)
 
     def admit(self, tokens: int) -> Ticket:
         """A place for a request, or ``Problem`` 503 while loading, 429 when full."""
@@ -63,9 +82,10 @@ class ServerState:
         finally:
             self.release(ticket)
 
-    async def wait(self, request: Any, future: asyncio.Future) -> Any:
+    async def wait(self, request: Any, future: asyncio.Future, abandon: Callable[[], None] | None = None) -> Any:
         """``future``'s result, unless the deadline passes (504) or the client goes away
-        (499); either way the job is cancelled so the model thread drops or stops it."""
+        (499); either way ``abandon()`` is called (by default the batcher's job is cancelled,
+        so the model thread drops or stops it)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.request_timeout_s
         try:
@@ -86,5 +106,8 @@ class ServerState:
                 if request is not None and await request.is_disconnected():
                     raise Problem(499, "the client closed the connection", code="client_closed")
         except BaseException:
-            future.job.cancelled.set()  # type: ignore[attr-defined]
+            if abandon is not None:
+                abandon()
+            else:
+                future.job.cancelled.set()  # type: ignore[attr-defined]
             raise
