@@ -364,3 +364,16 @@ def test_a_body_that_is_not_json_says_so(http):
 def test_starlettes_own_answers_have_the_openai_shape(http, method, path, status, code):
     response = http.request(method, path)
     assert response.status_code == status and response.json()["error"]["code"] == code
+
+
+def test_a_misspelled_field_is_refused_with_a_suggestion(http):
+    body = {"model": "fake-causal", "max_token": 2, "messages": [{"role": "user", "content": "a b"}]}
+    error = http.post("/v1/chat/completions", json=body).json()["error"]
+    assert (error["code"], error["param"]) == ("unknown_field", "max_token")
+    assert "did you mean 'max_tokens'?" in error["message"]
+
+
+def test_a_chat_with_no_text_is_refused_like_an_empty_prompt(http):
+    body = {"model": "fake-causal", "messages": [{"role": "user", "content": "  "}]}
+    response = http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"

@@ -67,3 +67,41 @@ def test_a_request_it_cannot_decode_alike_goes_to_the_padded_batch(server):
     before = _batches(server.url)
     _chat(server.url, entry.id, PROMPTS[0], temperature=0.7, seed=1)  # sampling: not continuous here
     assert _batches(server.url) == before + 1
+
+
+def test_sampling_beside_continuous_batching_gives_what_it_gives_alone(server):
+    """Sampling goes to the model thread's padded batch while the manager runs greedy requests:
+    the manager runs on its own copy of the weights, so neither disturbs the other."""
+    [entry] = server.state.catalog.entries.values()
+    sampled = {"temperature": 0.9, "seed": 3}
+    alone = _chat(server.url, entry.id, PROMPTS[0], **sampled)["choices"][0]["message"]["content"]
+    greedy_alone = _chat(server.url, entry.id, PROMPTS[1])["choices"][0]["message"]["content"]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        greedy = [pool.submit(_chat, server.url, entry.id, PROMPTS[1], max_tokens=6) for _ in range(4)]
+        together = [pool.submit(_chat, server.url, entry.id, PROMPTS[0], **sampled) for _ in range(2)]
+        texts = [f.result()["choices"][0]["message"]["content"] for f in together]
+        assert all(f.result()["choices"][0]["message"]["content"] == greedy_alone for f in greedy)
+    assert texts == [alone, alone]
+    again = _chat(server.url, entry.id, PROMPTS[0], **sampled)["choices"][0]["message"]["content"]
+    assert again == alone
+
+
+@pytest.mark.slow
+def test_sampling_beside_continuous_batching_on_smollm2(tmp_path, monkeypatch):
+    """The same on the real default model, where sharing one module with the manager turned the
+    sampled text into garbage ('_ADAC_NEDER Not_ native- Chinese_') for every later request too."""
+    monkeypatch.setenv("NLPAPP_HOME", str(tmp_path))
+    live = start_in_process(models=("smollm2",), continuous_batching=True)
+    try:
+        def chat(content: str, **extra) -> str:
+            return _chat(live.url, "smollm2", content, max_tokens=16, **extra)["choices"][0]["message"]["content"]
+
+        sampled = {"temperature": 0.7, "seed": 3}
+        alone = chat("Name three colors.", **sampled)
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            greedy = [pool.submit(chat, "What is 2+2?") for _ in range(2)]
+            together = pool.submit(chat, "Name three colors.", **sampled).result()
+            [f.result() for f in greedy]
+        assert together == alone and chat("Name three colors.", **sampled) == alone
+    finally:
+        live.stop()

@@ -308,3 +308,10 @@ def test_with_a_key_the_openapi_document_needs_it_too(serve):
     assert httpx.get(live.url + "/openapi.json").status_code == 401
     document = httpx.get(live.url + "/openapi.json", headers={"Authorization": "Bearer sekret"})
     assert document.status_code == 200 and "/v1/chat/completions" in document.json()["paths"]
+
+
+def test_without_the_key_nothing_else_is_answered(serve):
+    live = serve(api_key="sekret")
+    bad_json = httpx.post(live.url + "/v1/tasks/sentiment", content=b"{", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 401  # the key first: no hint about the body or the routes
+    assert httpx.get(live.url + "/v1/no-such-route").status_code == 401

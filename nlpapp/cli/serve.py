@@ -91,7 +91,8 @@ def serve(models: tuple[str, ...], adapters: tuple[str, ...], **kw: Any) -> None
 
     app = create_app(runtime, config, on_load_failed=load_failed)
     server = _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=kw["log_level"],
-                                    timeout_graceful_shutdown=config.drain_timeout_s, access_log=False),
+                                    timeout_graceful_shutdown=config.drain_timeout_s,
+                                    access_log=kw["log_level"] in ("info", "debug")),
                      as_json=kw["as_json"])
     server.run()
     if failure:

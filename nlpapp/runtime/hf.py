@@ -178,7 +178,7 @@ class HFModel(Model):
         self.activate_adapter(name)
 
     def activate_adapter(self, name: str | None) -> None:
-        if not _is_peft_model(self.hf_model):
+        if not is_peft_model(self.hf_model):
             if name is not None:
                 raise ModelLoadError(f"adapter {name!r} is not loaded on {self.name}")
             return
@@ -300,7 +300,7 @@ def _make_streamer(tokenizer: Any, callback: StreamCallback) -> Any:
     return CallbackStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
-def _is_peft_model(model: Any) -> bool:
+def is_peft_model(model: Any) -> bool:
     """Without importing peft, which adds a tenth of a second or more to a model's first
     load: a peft model cannot exist before something imported peft."""
     peft = sys.modules.get("peft")
@@ -368,7 +368,7 @@ class _Generator(HFModel):
     @property
     def mixes_adapters(self) -> bool:
         """LoRA adapters (without DoRA) run side by side in one batch: peft's ``adapter_names``."""
-        if not _is_peft_model(self.hf_model):
+        if not is_peft_model(self.hf_model):
             return False
         return all(str(getattr(c, "peft_type", "")).endswith("LORA") and not getattr(c, "use_dora", False)
                    for c in self.hf_model.peft_config.values())
@@ -400,7 +400,9 @@ class _Generator(HFModel):
             kwargs["streamer"] = RowStreamer(self.tokenizer, streams)
         with torch.inference_mode(), remote_code_policy(self.trust_remote_code):
             output = self.hf_model.generate(**self._to_device(encoded), **kwargs)
-        return self.tokenizer.batch_decode(output[:, skip:], skip_special_tokens=True)
+        # a row cut at max_new_tokens inside a character's bytes ends in U+FFFD: drop the half character
+        return [text.rstrip("\ufffd") for text in self.tokenizer.batch_decode(output[:, skip:],
+                                                                              skip_special_tokens=True)]
 
     def generate_scored(self, prompts: Sequence[str], params: GenerationParams, *,
                         chat: bool = True) -> list[tuple[str, float]]:
@@ -424,7 +426,7 @@ class RowStreamer:
     (``None``: that row is not streamed). transformers' ``TextStreamer`` takes one row only.
     ``generate`` first puts the prompt (or the decoder's start token), then one token per
     row per step; a row's text is decoded whole each step and only what is new is sent,
-    held back while it ends in half a character."""
+    without a half character at its end (held back until whole; dropped if the row ends there)."""
 
     def __init__(self, tokenizer: Any, callbacks: Sequence[StreamCallback | None]):
         self.tokenizer, self.callbacks = tokenizer, list(callbacks)
@@ -438,17 +440,17 @@ class RowStreamer:
             return
         for row, token in enumerate(value.reshape(len(self.callbacks), -1)[:, -1].tolist()):
             self.tokens[row].append(token)
-        self._send(final=False)
+        self._send()
 
     def end(self) -> None:
-        self._send(final=True)
+        self._send()
 
-    def _send(self, final: bool) -> None:
+    def _send(self) -> None:
         for row, callback in enumerate(self.callbacks):
             if callback is None:
                 continue
-            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-            if (final or not text.endswith("\ufffd")) and len(text) > self.sent[row]:
+            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True).rstrip("\ufffd")
+            if len(text) > self.sent[row]:
                 callback(text[self.sent[row]:])
                 self.sent[row] = len(text)
 

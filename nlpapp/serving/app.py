@@ -15,7 +15,7 @@ import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -58,13 +58,10 @@ def create_app(runtime: "Runtime", config: ServeConfig,
             await asyncio.get_running_loop().run_in_executor(None, state.stop)
 
     app = FastAPI(title="nlpapp", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None if config.api_key else "/openapi.json",  # with a key: added below, behind it
                   max_body_size=config.max_body_bytes,  # Starlette's RequestBodyLimitMiddleware: 413 beyond
                   strict_content_type=False,  # a JSON body without a Content-Type header is read as JSON
                   description="Every nlpapp task over HTTP, and OpenAI-compatible generation and embeddings.")
     app.state.nlpapp = state
-    # with a key, every route needs it but the probes (/health, /ready) and the page itself (/)
-    dependencies = [Depends(_key_check(config.api_key))] if config.api_key else []
 
     @app.exception_handler(Problem)
     async def problem(request: Request, exc: Problem) -> JSONResponse:
@@ -73,8 +70,10 @@ def create_app(runtime: "Runtime", config: ServeConfig,
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """Starlette's own answers (no such route 404, wrong method 405) in the same shape."""
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        kind = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         message = f"{request.method} {request.url.path}: {exc.detail}"
+        if exc.status_code == 413:
+            message += f" (at most {config.max_body_bytes:,} bytes, --max-body-bytes)"
         return JSONResponse(Problem(exc.status_code, message, code=kind).body(), exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -111,7 +110,7 @@ def create_app(runtime: "Runtime", config: ServeConfig,
         status = "failed" if state.load_error else "loading"
         return JSONResponse({"status": status, "error": state.load_error}, 503, headers={"Retry-After": "1"})
 
-    @app.get("/metrics", tags=["probes"], summary="Prometheus metrics", dependencies=dependencies)
+    @app.get("/metrics", tags=["probes"], summary="Prometheus metrics")
     def metrics() -> Response:
         return Response(state.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -119,15 +118,12 @@ def create_app(runtime: "Runtime", config: ServeConfig,
     def playground() -> HTMLResponse:
         return HTMLResponse(resources.files(__package__).joinpath("playground.html").read_text("utf-8"))
 
-    if config.api_key:
-        @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
-        def openapi() -> JSONResponse:
-            return JSONResponse(app.openapi())
-
     tasks = sorted(runtime.registries.tasks, key=lambda t: t.name)
-    app.include_router(openai_router(state), dependencies=dependencies)
-    app.include_router(task_router(state, tasks), dependencies=dependencies)
+    app.include_router(openai_router(state))
+    app.include_router(task_router(state, tasks))
     app.add_middleware(FormAsJson)
+    if config.api_key:
+        app.add_middleware(KeyCheck, api_key=config.api_key)
     app.add_middleware(RequestMetrics, telemetry=state.telemetry)
     return app
 
@@ -149,14 +145,26 @@ def _plain(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
 
 
-def _key_check(api_key: str) -> Callable[[Request], None]:
-    def check(request: Request) -> None:
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), api_key.encode()):
-            raise Problem(401, "missing or wrong API key: send the header 'Authorization: Bearer KEY'",
-                          "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-    return check
+class KeyCheck:
+    """ASGI middleware: with an API key, every path but the probes (``/health``, ``/ready``)
+    and the page itself (``/``) needs ``Authorization: Bearer KEY``; checked before the body
+    is read or a route is matched, so a client without the key learns nothing else (401)."""
+
+    OPEN = frozenset({"/", "/health", "/ready"})
+
+    def __init__(self, app: Any, api_key: str):
+        self.app, self.key = app, api_key.encode()
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.OPEN:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, token = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not secrets.compare_digest(token, self.key):
+                answer = Problem(401, "missing or wrong API key: send the header 'Authorization: Bearer KEY'",
+                                 "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+                await JSONResponse(answer.body(), 401, headers=answer.headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class FormAsJson:

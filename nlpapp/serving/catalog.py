@@ -91,7 +91,7 @@ class Catalog:
                                    f"{named[0].id!r}", param="adapter", code="adapter_base_mismatch")
             raise self._unknown(adapter, "adapter")
         if model is None:
-            raise Problem(400, "name a model: one of " + ", ".join(self.entries), param="model")
+            raise Problem(400, "name a model: one of " + ", ".join(self.entries), param="model", code="missing_model")
         if model in self.entries:
             return self.entries[model]
         name = model.rpartition(":")[2]  # BASE:NAME with the wrong base, or NAME alone
@@ -113,7 +113,8 @@ class Catalog:
             served = self.find(model, adapter)
             if served.task is not None and self.runtime.registries.tasks.canonical(served.task) != task.name:
                 raise Problem(400, f"adapter {served.adapter!r} was trained for task {served.task!r}, not "
-                                   f"{task.name!r}", param="adapter")
+                                   f"{task.name!r}; use it with /v1/tasks/{served.task}", param="adapter",
+                              code="adapter_task_mismatch")
             return served
         bases = [s for s in self.entries.values() if s.adapter is None and s.model is not None
                  and s.model.head in task.heads]
@@ -121,7 +122,7 @@ class Catalog:
         if not bases:
             raise Problem(400, f"no model this server serves can run task {task.name!r} (it needs one of the heads "
                                f"{', '.join(task.heads)}); name an adapter trained for it, or start the server "
-                               f"with a --model that can", param="model")
+                               f"with a --model that can", param="model", code="no_model_for_task")
         return bases[0]
 
     def _unknown(self, name: str, kind: str) -> Problem:

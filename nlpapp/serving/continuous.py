@@ -7,8 +7,11 @@ The manager runs its own thread and decodes greedily; it drops the repetition-pe
 no-repeat-n-gram processors (transformers 5.24 logs that they are not supported), so it
 takes only requests it decodes exactly as ``generate`` would: greedy, repetition penalty 1,
 no n-gram ban, no adapter. Others go to the model thread's padded batch as without it.
-Token ids are made and read with a copy of the model's tokenizer: a fast tokenizer is not
-safe to use from two threads at once, and the model thread keeps the original."""
+It runs on a copy of the model's weights (twice the weights' memory: the manager changes the
+module's attention settings while it runs, which broke the padded batches run beside it on
+the same module), and makes and reads token ids with a copy of the tokenizer (a fast
+tokenizer is not safe to use from two threads at once). A model with adapters loaded (a
+peft model) gets no manager."""
 
 from __future__ import annotations
 
@@ -39,13 +42,16 @@ class ContinuousBatching:
 
         self.model = model
         self.tokenizer = copy.deepcopy(model.tokenizer)
+        # its own copy of the weights: the manager changes the model's attention settings while it
+        # runs, and the model thread's padded batches on the same module then decoded garbage
+        self.hf_model = copy.deepcopy(model.hf_model)
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
                                   eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)
         per_request = min(TOKENS_PER_REQUEST, model.max_input_tokens or TOKENS_PER_REQUEST)
         sizes = ContinuousBatchingConfig(num_blocks=max_requests * math.ceil(per_request / PAGE_TOKENS),
                                          page_size=PAGE_TOKENS, max_requests_per_batch=max_requests,
                                          max_batch_tokens=per_request)
-        self.manager = model.hf_model.init_continuous_batching(generation_config=config,
+        self.manager = self.hf_model.init_continuous_batching(generation_config=config,
                                                                continuous_batching_config=sizes)
         self.manager.start()
         # one token first, so the manager has built its batch processor (and its cache) before
@@ -76,7 +82,8 @@ class ContinuousBatching:
 
         def update(result: Any) -> None:
             tokens = list(result.generated_tokens)
-            on_text(self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), result.is_finished())
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True).rstrip("\ufffd")  # no half character
+            on_text(text, len(tokens), result.is_finished())
 
         self.manager.register_result_handler(request_id, update)  # before the request: no result can come first
         if self.manager.add_request(ids, request_id=request_id, max_new_tokens=max_new_tokens,

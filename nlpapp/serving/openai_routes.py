@@ -49,14 +49,17 @@ def openai_router(state: ServerState) -> APIRouter:
         refuse_unsupported(body)
         conversation = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                         for m in body.messages]
+        if not any(m["content"].strip() for m in conversation):
+            raise Problem(422, "the messages hold no text; give the user's message some content",
+                          param="messages", code="invalid_input")
         return await _generate(state, request, body, [conversation], chat=True)
 
     async def completions(body: Completion, request: Request) -> Any:  # type: ignore[valid-type]
         refuse_unsupported(body)
         prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
         if not prompts or len(prompts) > state.config.max_inputs:
-            raise Problem(422, f"prompt must hold 1 to {state.config.max_inputs} texts (--max-inputs)",
-                          param="prompt")
+            raise Problem(422, f"prompt must hold 1 to {state.config.max_inputs} texts (--max-inputs); send more "
+                               "in further requests", param="prompt", code="invalid_input")
         empty = [n for n, p in enumerate(prompts) if not p.strip()]
         if empty:
             raise Problem(422, f"prompt[{empty[0]}] is empty; give some text to continue", param="prompt",
@@ -82,10 +85,23 @@ UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs",
                "echo", "suffix", "audio", "modalities", "prediction", "dimensions")
 
 
+# fields of OpenAI's requests that change nothing here and are accepted as they are
+IGNORED = ("user", "metadata", "store", "service_tier", "parallel_tool_calls")
+
+
 def refuse_unsupported(body: Any) -> None:
     """``Problem`` 422 naming the first field in ``UNSUPPORTED`` given a value that asks for
-    something (not null, false or empty), or a ``response_format`` other than text, or ``best_of`` > 1."""
-    given = {**(body.model_extra or {}), **({"dimensions": body.dimensions} if hasattr(body, "dimensions") else {})}
+    something (not null, false or empty), or a ``response_format`` other than text, or ``best_of`` > 1;
+    or a field OpenAI's API does not have (a misspelling: ``max_token``), as OpenAI refuses it."""
+    extra = body.model_extra or {}
+    unknown = sorted(set(extra) - set(UNSUPPORTED) - set(IGNORED) - {"response_format", "best_of"})
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(type(body).model_fields), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise Problem(422, f"unknown field {unknown[0]!r}{hint}", param=unknown[0], code="unknown_field")
+    given = {**extra, **({"dimensions": body.dimensions} if hasattr(body, "dimensions") else {})}
     asked = [name for name in UNSUPPORTED if given.get(name) not in (None, False, [], {}, "")]
     fmt = given.get("response_format")
     if fmt not in (None, {"type": "text"}):
@@ -214,8 +230,8 @@ async def _continuous(state: ServerState, request: Request, tokens: int, rows: l
 
     def on_text(index: int) -> Any:
         def update(text: str, produced: int, finished: bool) -> None:
-            if stream and (finished or not text.endswith("\ufffd")) and len(text) > sent[index]:
-                pieces.put_nowait((index, text[sent[index]:]))  # only what is new; held back mid-character
+            if stream and len(text) > sent[index]:
+                pieces.put_nowait((index, text[sent[index]:]))  # only what is new
                 sent[index] = len(text)
             if finished:
                 results[index] = (text, prompt_tokens[index], produced)
@@ -334,10 +350,12 @@ async def _embed(state: ServerState, request: Request, body: Any) -> dict[str, A
     served = state.catalog.find(body.model)
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
     if not texts or len(texts) > state.config.max_inputs:
-        raise Problem(422, f"input must hold 1 to {state.config.max_inputs} texts (--max-inputs)", param="input")
+        raise Problem(422, f"input must hold 1 to {state.config.max_inputs} texts (--max-inputs); send more in "
+                           "further requests", param="input", code="invalid_input")
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
-        raise Problem(422, f"input[{empty[0]}] is empty", param="input")
+        raise Problem(422, f"input[{empty[0]}] is empty; give each input some text", param="input",
+                      code="invalid_input")
 
     def runner(items: list[str]) -> list[tuple[list[float], int]]:
         model = state.catalog.activate(served)

@@ -47,11 +47,12 @@ class ServerState:
 
     def _start_continuous_batching(self) -> None:
         from ..head import Head
+        from ..runtime.hf import is_peft_model
 
         for served in self.catalog.entries.values():
             model = served.model
             if model is not None and model.head == Head.CAUSAL_LM and hasattr(model, "prompt_texts") \
-                    and id(model) not in self.continuous:
+                    and not is_peft_model(model.hf_model) and id(model) not in self.continuous:
                 self.continuous[id(model)] = ContinuousBatching(model, self.config.max_tokens, self.config.batch_size)
 
     def stop(self) -> None:

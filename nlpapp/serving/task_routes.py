@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from ..errors import InputError
 from ..options import OptionError
+from ..runtime.adapters import with_saved_options
 from ..runtime.engine import Predictor
 from ..task import TaskKind
 from .admission import estimate_tokens
@@ -37,7 +38,7 @@ def task_router(state: ServerState, tasks: list[TaskKind]) -> APIRouter:
     @router.get("/{name}", include_in_schema=False)
     @router.post("/{name}", include_in_schema=False)
     def unknown_task(name: str) -> None:
-        known = [name for t in tasks for name in (t.name, *t.aliases)]
+        known = [known_name for t in tasks for known_name in (t.name, *t.aliases)]
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}?" if close else f"the tasks are: {', '.join(known)}"
         raise Problem(404, f"unknown task {name!r}; {hint}", param="task", code="task_not_found")
@@ -73,16 +74,14 @@ def _add_task_routes(router: APIRouter, state: ServerState, task: TaskKind, sche
                              name=f"describe {name}", include_in_schema=documented)
 
 
-async def _run(state: ServerState, task: TaskKind, body: Any, request: Request) -> dict[str, Any]:
+async def _run(state: ServerState, task: TaskKind, body: Any, request: Request) -> JSONResponse:
     if not state.ready:
         state.admit(0)  # 503 while loading
     served = state.catalog.for_task(task, body.model, body.adapter)
     given = body.options.model_dump(exclude_unset=True) if body.options is not None else {}
     try:
-        if served.adapter is not None:
-            given = {**served.options, **given}  # trained-with options are the defaults
-            known = {f.name for f in task.Options.fields()}
-            given = {k: v for k, v in given.items() if k in known}
+        if served.folder is not None:  # the options it was trained with are the defaults, as for nlpapp run
+            given = with_saved_options(str(served.folder), task, given)
         options = task.parse_options(given)
         cap = state.config.max_tokens
         if getattr(options, "max_new_tokens", 0) > cap:
