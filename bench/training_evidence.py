@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nlpapp import CompareConfig, EvalConfig, Runtime, TrainConfig
+from nlpapp import EvalConfig, Runtime, TrainConfig
 from nlpapp.evaluation import bootstrap
 
 HERE = Path(__file__).parent

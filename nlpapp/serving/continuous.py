@@ -7,9 +7,8 @@ The manager runs its own thread and decodes greedily; it drops the repetition-pe
 no-repeat-n-gram processors (transformers 5.24 logs that they are not supported), so it
 takes only requests it decodes exactly as ``generate`` would: greedy, repetition penalty 1,
 no n-gram ban, no adapter. Others go to the model thread's padded batch as without it.
-It runs on a copy of the model's weights (twice the weights' memory: the manager changes the
-module's attention settings while it runs, which broke the padded batches run beside it on
-the same module), and makes and reads token ids with a copy of the tokenizer (a fast
+It runs on a copy of the model's weights (twice the weights' memory: sharing one module, the
+padded batches run beside it decoded garbage on smollm2), and makes and reads token ids with a copy of the tokenizer (a fast
 tokenizer is not safe to use from two threads at once). A model with adapters loaded (a
 peft model) gets no manager."""
 
@@ -42,8 +41,8 @@ class ContinuousBatching:
 
         self.model = model
         self.tokenizer = copy.deepcopy(model.tokenizer)
-        # its own copy of the weights: the manager changes the model's attention settings while it
-        # runs, and the model thread's padded batches on the same module then decoded garbage
+        # its own copy of the weights: sharing the module, the model thread's sampled batches beside
+        # it decoded garbage on smollm2 (the cause inside transformers is not pinned down)
         self.hf_model = copy.deepcopy(model.hf_model)
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
                                   eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)

@@ -56,14 +56,7 @@ def openai_router(state: ServerState) -> APIRouter:
 
     async def completions(body: Completion, request: Request) -> Any:  # type: ignore[valid-type]
         refuse_unsupported(body)
-        prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
-        if not prompts or len(prompts) > state.config.max_inputs:
-            raise Problem(422, f"prompt must hold 1 to {state.config.max_inputs} texts (--max-inputs); send more "
-                               "in further requests", param="prompt", code="invalid_input")
-        empty = [n for n, p in enumerate(prompts) if not p.strip()]
-        if empty:
-            raise Problem(422, f"prompt[{empty[0]}] is empty; give some text to continue", param="prompt",
-                          code="invalid_input")
+        prompts = texts_of(body.prompt, "prompt", state.config.max_inputs)
         return await _generate(state, request, body, prompts, chat=False)
 
     async def embeddings(body: Embedding, request: Request) -> Any:  # type: ignore[valid-type]
@@ -77,6 +70,20 @@ def openai_router(state: ServerState) -> APIRouter:
         handler.__annotations__["body"] = body_type
         router.add_api_route(path, handler, methods=["POST"], summary=summary)
     return router
+
+
+def texts_of(value: str | list[str], field: str, most: int) -> list[str]:
+    """A text or list of texts as a list: ``Problem`` 422 naming ``field`` for none, more than
+    ``most`` (``--max-inputs``), or an empty one."""
+    texts = [value] if isinstance(value, str) else list(value)
+    if not texts or len(texts) > most:
+        raise Problem(422, f"{field} must hold 1 to {most} texts (--max-inputs); send more in further requests",
+                      param=field, code="invalid_input")
+    empty = [n for n, text in enumerate(texts) if not text.strip()]
+    if empty:
+        raise Problem(422, f"{field}[{empty[0]}] is empty; give each one some text", param=field,
+                      code="invalid_input")
+    return texts
 
 
 # OpenAI request fields this server does not implement: given a value that asks for them, the
@@ -348,14 +355,7 @@ async def _embed(state: ServerState, request: Request, body: Any) -> dict[str, A
     if not state.ready:
         state.admit(0)
     served = state.catalog.find(body.model)
-    texts = [body.input] if isinstance(body.input, str) else list(body.input)
-    if not texts or len(texts) > state.config.max_inputs:
-        raise Problem(422, f"input must hold 1 to {state.config.max_inputs} texts (--max-inputs); send more in "
-                           "further requests", param="input", code="invalid_input")
-    empty = [i for i, t in enumerate(texts) if not t.strip()]
-    if empty:
-        raise Problem(422, f"input[{empty[0]}] is empty; give each input some text", param="input",
-                      code="invalid_input")
+    texts = texts_of(body.input, "input", state.config.max_inputs)
 
     def runner(items: list[str]) -> list[tuple[list[float], int]]:
         model = state.catalog.activate(served)
