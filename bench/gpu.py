@@ -10,6 +10,11 @@ W5  smollm2 batch-1 decode: eager against --compile (static KV cache + torch.com
 W6  LoRA against full fine-tuning: step time and peak GPU memory.
 W9  transformers' continuous batching (generate_batch) against the padded batch nlpapp serve
     runs, tokens/s on smollm2 (bench/continuous_batching.py): which path serving should take here.
+W10 the GPU-only quantizations (int4 through torchao, nf4 and llm-int8 through bitsandbytes):
+    each quantized, saved, reloaded and decoding smollm2 at batch 1 against bf16 (tokens/s,
+    size on disk), and a few QLoRA steps (train --quantize 4bit). Needs torchao and
+    bitsandbytes (pip install 'nlpapp[optimize]' bitsandbytes); a method that fails is a row
+    with its error, not the end of the run.
 Writes bench/results/gpu-<date>.json and prints a table."""
 
 from __future__ import annotations
@@ -155,6 +160,48 @@ def w9_continuous_batching(runtime: Runtime, device: str, small: bool) -> list[d
     return compare(model, (8,) if small else (32, 128), 8 if small else 64, 1 if small else 3, lambda: sync(device))
 
 
+def w10_quantized(runtime: Runtime, device: str, small: bool, work: Path, data: Path) -> list[dict]:
+    from nlpapp.optimization.tradeoff import folder_bytes
+    from nlpapp.training.config import TrainConfig
+    from nlpapp.types import GenerationParams
+
+    params = GenerationParams(max_new_tokens=8 if small else 128)
+    prompts = ["Write a short poem about the sea.", "Explain what a transformer model is."]
+
+    def tokens_per_s(spec: str) -> float:
+        model = runtime.models.load(spec)
+        model.generate(prompts[:1], GenerationParams(max_new_tokens=4))
+        sync(device)
+        tokens, seconds = 0, 0.0
+        for prompt in prompts:
+            seconds += timed(lambda: model.generate([prompt], params))
+            tokens += params.max_new_tokens
+        return tokens / seconds
+
+    rows = [{"workload": "W10", "method": "bfloat16", "tokens_per_s": tokens_per_s("smollm2")}]
+    for method in ("int4", "nf4", "llm-int8"):
+        try:
+            folder = work / f"smollm2-{method}"
+            runtime.quantize("smollm2", method, folder, measure=False)
+            rows.append({"workload": "W10", "method": method, "tokens_per_s": tokens_per_s(str(folder)),
+                         "size_bytes": folder_bytes(str(folder))})
+        except Exception as exc:  # one method's failure is a finding, not the end of the run
+            rows.append({"workload": "W10", "method": method, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    text = work / "qlora.txt"  # raw text for a few language-modelling steps
+    austen = data / "austen" / "emma.txt"
+    text.write_text(austen.read_text()[:20_000] if austen.is_file() else "\n".join(reuters_titles() * 200))
+    try:
+        seconds = timed(lambda: runtime.train(TrainConfig(task="text-generation", model="smollm2", data=[str(text)],
+                                                          objective="lm", quantize="4bit",
+                                                          max_steps=2 if small else 10, output=str(work / "qlora"),
+                                                          save_every=0, holdout=0.0)))
+        rows.append({"workload": "W10", "method": "QLoRA nf4 train", "seconds": seconds,
+                     "peak_gpu_bytes": torch.cuda.max_memory_allocated() if device.startswith("cuda") else None})
+    except Exception as exc:
+        rows.append({"workload": "W10", "method": "QLoRA nf4 train", "error": f"{type(exc).__name__}: {exc}"[:300]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -174,6 +221,7 @@ def main() -> None:
                           4 if args.small else 64)
         rows += w6_training(runtime, suite, args.device, 2 if args.small else 10)
         rows += w9_continuous_batching(runtime, args.device, args.small)
+        rows += w10_quantized(runtime, args.device, args.small, Path(tmp), args.data)
     for row in rows:
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k not in ("workload",)}
         print(row["workload"], json.dumps(shown, ensure_ascii=False), flush=True)

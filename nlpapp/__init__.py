@@ -31,7 +31,8 @@ from .stages import (ClassificationTask, Entity, Prepared, SpanExtractionTask, T
 from .task import TaskKind, TrainingContext
 from .training import features
 from .training.config import TrainConfig
-from .types import (AdapterPreset, DatasetSpec, GenerationParams, LoadOptions, LoraPreset, MetricSpec,
+from .runtime.cancel import requested as stop_requested
+from .types import (AdapterPreset, BackendSpec, DatasetSpec, GenerationParams, LoadOptions, LoraPreset, MetricSpec,
                     ModelFamily, ModelPreset, Span, TaskFolder, TaskOption)
 
 __version__ = "0.1.0"
@@ -49,7 +50,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     # the library: a runtime and its verbs, their configs and results
     "Runtime", "RunFileConfig", "RunFileResult", "TrainConfig", "TrainResult", "EvalConfig", "EvalResult",
-    "CompareConfig", "CompareResult", "SystemScores", "Score", "MergeResult", "AdapterInfo", "LoadOptions",
+    "CompareConfig", "CompareResult", "SystemScores", "Score", "MergeResult", "AdapterInfo", "LoadOptions", "BackendSpec", "stop_requested",
     # errors
     "NlpappError", "InputError", "ModelLoadError", "OptionError", "UnknownNameError", "UnsupportedModelError",
     # writing plugins: hooks, tasks and their options, heads, models, registrations

@@ -30,6 +30,8 @@ from .task import TaskKind
 from .types import LoadOptions
 
 if TYPE_CHECKING:
+    from .optimization.optimize import OptimizeResult
+    from .optimization.tradeoff import Tradeoff
     from .training.config import TrainConfig
 
 Inputs = str | Mapping[str, Any] | Iterable[str | Mapping[str, Any]]
@@ -44,18 +46,21 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.models = ModelStore(self.plugins.hook, self.plugins.registries.models, self.load_options,
-                                 self.plugins.registries.heads)
+                                 self.plugins.registries.heads, self.plugins.registries.backends)
+        self.models.backend()  # an unknown --backend is refused here, before any work
 
     @classmethod
     def create(cls, load_options: LoadOptions | None = None, *, device: str = "auto", dtype: str = "auto",
                allow_pickle: bool = False, trust_remote_code: bool = False, revision: str | None = None,
-               **plugin_args: Any) -> "Runtime":
+               backend: str = "auto", **plugin_args: Any) -> "Runtime":
         """Load the plugins and make a runtime. ``device`` (auto, cpu, cuda, cuda:N) and
         ``dtype`` (auto, float32, bfloat16, float16) apply to every model it loads;
         ``revision`` to hub models (a commit hash is required with ``trust_remote_code``);
+        ``backend`` (auto, torch, or a plugin's, e.g. llamacpp) runs inference;
         ``plugin_args`` go to ``nlpapp.plugins.load_plugins``."""
         options = load_options or LoadOptions(device=device, dtype=dtype, allow_pickle=allow_pickle,
-                                              trust_remote_code=trust_remote_code, revision=revision)
+                                              trust_remote_code=trust_remote_code, revision=revision,
+                                              backend=backend)
         return cls(load_plugins(**plugin_args), options)
 
     @property
@@ -177,13 +182,81 @@ class Runtime:
                                       for s in report["systems"]],
                              paired_p_values=report["paired_p_values"])
 
-    def merge(self, adapter: str, output: str | Path, *, overwrite: bool = False) -> MergeResult:
+    def merge(self, adapter: str, output: str | Path, *, overwrite: bool = False,
+              dequantize: bool = False) -> MergeResult:
         """Merge a LoRA adapter into its base and write a standalone model folder; the
-        cached base model keeps serving the base weights."""
+        cached base model keeps serving the base weights. An adapter trained on a quantized
+        base (QLoRA) is refused unless ``dequantize`` (merged into the base unquantized)."""
         from .training.merge import merge
 
-        report = merge(self.models, adapter, Path(output), overwrite)
+        report = merge(self.models, adapter, Path(output), overwrite, dequantize)
         return MergeResult(report["adapter"], report["output"], report["max_abs_diff"], report["probe_texts"])
+
+    def quantize(self, model: str, method: str, output: str | Path, *, overwrite: bool = False,
+                 measure: bool = True, task: str | None = None, data: str | None = None,
+                 limit: int | None = None) -> "OptimizeResult":
+        """Write ``model`` with its linear layers quantized by ``method`` (int8, int8-dynamic on
+        CPU or GPU; int4, nf4, llm-int8 on a CUDA GPU) to ``output``, a folder ``--model``
+        and transformers' ``from_pretrained`` reload. With ``measure``, the trade-off against
+        the original (``tradeoff``) is added to the result, the folder's record and a run
+        record. Raises ``NlpappError`` where the method does not run on this device."""
+        from .optimization.optimize import quantize
+
+        return self._optimized(lambda: quantize(self, model, method, Path(output), overwrite=overwrite),
+                               measure, task, data, limit)
+
+    def prune(self, model: str, sparsity: float, output: str | Path, *, structured: str | None = None,
+              overwrite: bool = False, measure: bool = True, task: str | None = None, data: str | None = None,
+              limit: int | None = None) -> "OptimizeResult":
+        """Write ``model`` pruned to ``output``: the ``sparsity`` share of each linear layer's
+        smallest weights zeroed, or with ``structured="heads"`` that share of every layer's
+        attention heads removed (BERT-style encoders; the layers shrink). ``measure`` as
+        for ``quantize``. Raises ``NlpappError`` for a sparsity outside (0, 1)."""
+        from .optimization.optimize import prune
+
+        return self._optimized(lambda: prune(self, model, sparsity, Path(output), structured=structured,
+                                             overwrite=overwrite), measure, task, data, limit)
+
+    def tradeoff(self, original: str, optimized: str, *, task: str | None = None, data: str | None = None,
+                 limit: int | None = None, rounds: int = 2) -> "Tradeoff":
+        """Size on disk, peak memory and speed of two models side by side (each measured in a
+        process of its own, in ``rounds`` interleaved rounds), and with ``task`` and ``data``
+        the task's metric on that held-out data with 95% intervals."""
+        from .optimization.tradeoff import compare
+
+        return compare(original, optimized, self.load_options, task=task, data=data, limit=limit, rounds=rounds)
+
+    def _optimized(self, write: Callable[[], "OptimizeResult"], measure: bool, task: str | None,
+                   data: str | None, limit: int | None) -> "OptimizeResult":
+        from . import runs
+        from .errors import NlpappError
+        from .optimization.optimize import record_tradeoff
+
+        if bool(task) != bool(data):
+            raise NlpappError("quality needs both a task and held-out data: pass --task and --eval-data together")
+        if task and not measure:
+            raise NlpappError("--task and --eval-data score the models, which --no-measure skips; drop one or the other")
+        if task:  # an unknown task or a bad data file is refused before any work
+            from .training.trainer import read_examples
+
+            read_examples(self, self.task(task), [data], {})
+        with runs.recording("optimize", task or "", {"device": self.load_options.device,
+                                                     "dtype": self.load_options.dtype},
+                            [data] if data else []) as record:
+            result = write()
+            record.extra = {"source": result.source, "output": str(result.output), "method": result.method,
+                            **result.details}
+            if measure:
+                try:
+                    result.tradeoff = self.tradeoff(result.source, str(result.output), task=task, data=data,
+                                                    limit=limit)
+                except NlpappError as exc:
+                    raise NlpappError(f"{result.output} is written, but measuring it failed: {exc}; measure it "
+                                      f"again with Runtime.tradeoff, or rerun with --overwrite") from None
+                record_tradeoff(result.output, result.tradeoff)
+                record.extra["tradeoff"] = result.tradeoff.as_dict()
+                record.metrics = {name: score for name, score in result.tradeoff.optimized.scores.items()}
+        return result
 
     def adapters(self) -> list[AdapterInfo]:
         """The remembered adapters (those ``train`` wrote), by name."""

@@ -29,7 +29,8 @@ SECTIONS = {
     "Heads and models": ["ModelHead", "Head", "ModelFamily", "IGNORE", "Model", "HFModel", "GenerationParams",
                          "tokenizer_settings", "Span", "features"],
     "Registrations": ["hookimpl", "HOOK_API_VERSION", "ModelPreset", "DatasetSpec", "packaged_jsonl", "MetricSpec",
-                      "MetricResult", "TaskFolder", "LoraPreset", "AdapterPreset"],
+                      "MetricResult", "TaskFolder", "LoraPreset", "AdapterPreset", "BackendSpec",
+                      "stop_requested"],
     "Helpers": ["cache_dir", "atomic_file", "warn", "__version__"],
 }
 HEADER = """# Python API reference

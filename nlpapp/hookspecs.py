@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .model import Model
     from .task import TaskKind
     from .training.config import TrainConfig
-    from .types import DatasetSpec, LoadOptions, LoraPreset, MetricSpec, ModelPreset, TaskFolder
+    from .types import BackendSpec, DatasetSpec, LoadOptions, LoraPreset, MetricSpec, ModelPreset, TaskFolder
 
 PROJECT = "nlpapp"
 HOOK_API_VERSION = 1  # bumped when a hook's signature changes incompatibly
@@ -111,6 +111,17 @@ def register_heads(register: Callable[["ModelHead"], None]) -> None:
     task lists the heads it can use in ``TaskKind.heads``. The built-in heads (causal-lm,
     seq2seq-lm, sequence-classification, extractive-qa, encoder) are registered by the core
     plugin through this same hook. Returns nothing.
+    """
+
+
+@hookspec
+def register_backends(register: Callable[["BackendSpec"], None]) -> None:
+    """Register backends (``BackendSpec`` instances) that run models outside PyTorch, chosen
+    with ``--backend NAME`` (``LoadOptions.backend``); the plugin's ``load_model`` then answers
+    for that name. The core plugin registers ``torch`` through this same hook.
+
+    Fires when a runtime is built. ``register(backend)`` adds one under ``backend.name``.
+    Returns nothing.
     """
 
 

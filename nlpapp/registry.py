@@ -12,7 +12,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 from .errors import DuplicateNameError, NlpappError, UnknownNameError
 from .head import ModelHead
 from .task import TaskKind
-from .types import DatasetSpec, LoraPreset, MetricSpec, ModelPreset, TaskFolder
+from .types import BackendSpec, DatasetSpec, LoraPreset, MetricSpec, ModelPreset, TaskFolder
 
 T = TypeVar("T")
 # id(item) -> (a weak reference to it, the plugin that registered it): lets code that holds only
@@ -113,12 +113,13 @@ class Registries:
     lora_presets: Registry[LoraPreset] = field(default_factory=lambda: Registry("LoRA preset", LoraPreset))
     task_folders: Registry[TaskFolder] = field(default_factory=lambda: Registry("task folder", TaskFolder))
     heads: Registry[ModelHead] = field(default_factory=lambda: Registry("head", ModelHead))
+    backends: Registry[BackendSpec] = field(default_factory=lambda: Registry("backend", BackendSpec))
 
     def by_hook(self) -> dict[str, Registry]:
         return {"register_task_kinds": self.tasks, "register_models": self.models,
                 "register_datasets": self.datasets, "register_metrics": self.metrics,
                 "register_lora_presets": self.lora_presets, "register_task_folders": self.task_folders,
-                "register_heads": self.heads,
+                "register_heads": self.heads, "register_backends": self.backends,
                 "register_adapters": self.lora_presets}  # the deprecated name of register_lora_presets
 
     @property

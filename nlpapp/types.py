@@ -38,6 +38,20 @@ class ModelPreset:
 
 
 @dataclass(frozen=True)
+class BackendSpec:
+    """A backend a plugin runs models with (``register_backends``), chosen with ``--backend``.
+
+    The plugin's ``load_model`` answers when ``options.backend`` is ``name``; for a registered
+    model or a ``.gguf`` file it is then given the weights file itself (``file_suffixes``),
+    not the PyTorch folder converted from it. Training always uses the PyTorch weights."""
+
+    name: str
+    description: str
+    file_suffixes: tuple[str, ...] = ()  # weight files it reads as they are, e.g. (".gguf",)
+    install: str = ""  # how to install what it needs, said when it is asked for but missing
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset a plugin makes available: a task kind and a way to open its records."""
 
@@ -146,10 +160,17 @@ class LoadOptions:
 
     ``trust_remote_code`` lets a model's own Python code run, whichever plugin loads it;
     for a hub id it also needs ``revision`` to be a commit hash, so the code that runs is
-    the code that was reviewed. ``revision`` (a branch, tag or commit) applies to hub ids only."""
+    the code that was reviewed. ``revision`` (a branch, tag or commit) applies to hub ids only.
+    ``backend`` names the registered backend that runs the model (``BackendSpec``): ``auto``
+    and ``torch`` are PyTorch through transformers; another name (``llamacpp``, from the
+    nlpapp-llamacpp plugin) hands the model's file to the plugin that registered it.
+    ``quantization`` (int8, int8-dynamic, int4, nf4, llm-int8) quantizes the linear layers as
+    the weights load (``nlpapp optimize quantize`` saves the result)."""
 
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     allow_pickle: bool = False
     trust_remote_code: bool = False
     revision: str | None = None
+    backend: str = "auto"  # auto | torch | a plugin's backend name
+    quantization: str | None = None  # a method of nlpapp.optimization.quantize, applied while loading

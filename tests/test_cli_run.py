@@ -154,7 +154,7 @@ def test_listing_commands(cli):
     code, out, _ = cli("plugins", "--all", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["nlpapp-fake-models"]["registered"]["model"][0] == "fake-causal"
-    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_heads", "register_lora_presets", "register_metrics"]
+    assert rows["nlpapp.core"]["hooks"] == ["load_model", "register_backends", "register_heads", "register_lora_presets", "register_metrics"]
     assert rows["nlpapp.core"]["registered"]["metric"] == ["bleu", "chrf", "classification", "rouge", "squad", "ter"]
     assert "llama-attention" in rows["nlpapp.core"]["registered"]["LoRA preset"]
     code, out, _ = cli("models", "--json")

@@ -8,7 +8,7 @@ from nlpapp.runtime.heads import BUILTIN_HEADS
 from nlpapp.runtime.hf import best_span, detect_head, load_hf_model
 from nlpapp.types import GenerationParams, LoadOptions
 
-CPU = LoadOptions(device="cpu")
+CPU = LoadOptions(device="cpu", dtype="float32")
 
 
 @pytest.mark.parametrize("family", [h.name for h in BUILTIN_HEADS])

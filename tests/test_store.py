@@ -131,7 +131,17 @@ def test_an_earlier_conversion_loses_its_gguf_quantization_config(tmp_path):
 
 def test_device_and_dtype_policy(monkeypatch):
     assert resolve_device("auto") in ("cpu", "cuda")
+    from nlpapp.runtime.device import native_bf16
+
+    # auto: bfloat16 where the CPU computes it natively (AVX512-BF16, AMX), float32 elsewhere
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert native_bf16("cpu") is native
+    assert resolve_dtype("auto", "cpu") == ("bfloat16" if native else "float32")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     assert resolve_dtype("auto", "cpu") == "float32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert resolve_dtype("auto", "cpu") == "bfloat16"
+    assert resolve_dtype("float32", "cpu") == "float32"
     assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == "cpu"

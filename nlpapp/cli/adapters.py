@@ -71,10 +71,12 @@ def verify(name: str) -> None:
 @click.argument("name")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Folder for the merged model.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option("--dequantize", is_flag=True, help="For an adapter trained on a quantized base (--quantize): merge "
+                                                 "into the base loaded unquantized (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def merge(name: str, output: Path, overwrite: bool, as_json: bool) -> None:
+def merge(name: str, output: Path, overwrite: bool, dequantize: bool, as_json: bool) -> None:
     """Merge adapter NAME into its base and write a standalone model."""
-    result = state().runtime().merge(name, output, overwrite=overwrite)
+    result = state().runtime().merge(name, output, overwrite=overwrite, dequantize=dequantize)
     if as_json:
         return echo_json(result.as_dict())
     click.echo(f"wrote merged model to {output}; merged vs unmerged outputs on {result.probe_texts} probe "

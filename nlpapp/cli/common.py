@@ -14,6 +14,29 @@ from ..task import TaskKind
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 
 
+def device_options(backend: bool = True) -> list[click.Parameter]:
+    """--device, --dtype and (for inference) --backend, the same on every command that loads a model."""
+    params: list[click.Parameter] = [
+        click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.Option(["--dtype"], default="auto", show_default=True, type=click.Choice(DTYPES),
+                     help="auto: bfloat16 where the GPU or CPU computes it natively (AVX512-BF16, AMX), "
+                          "float32 elsewhere."),
+    ]
+    if backend:
+        params.append(click.Option(["--backend"], default="auto", show_default=True, metavar="NAME",
+                                   help="What runs the model: torch (auto), or a plugin's backend such as "
+                                        "llamacpp (pip install nlpapp-llamacpp) for .gguf models."))
+    return params
+
+
+def load_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """``LoadOptions`` fields from ``device_options`` and ``trust_options``."""
+    settings = {"device": kw["device"], "dtype": kw["dtype"], **trust_settings(kw)}
+    if "backend" in kw:
+        settings["backend"] = kw["backend"]
+    return settings
+
+
 def trust_options() -> list[click.Parameter]:
     """The opt-ins of docs/security.md, the same on every command that loads a model."""
     return [click.Option(["--allow-pickle"], is_flag=True, help="Allow pickle weights (can run code)."),

@@ -12,7 +12,7 @@ from ..configs import CompareConfig, EvalConfig
 from ..declarative import TaskFile
 from ..task import TaskKind
 from . import declared
-from .common import DTYPES, columns_from, pop_task_options, task_option_params, trust_options, trust_settings
+from .common import columns_from, device_options, load_settings, pop_task_options, task_option_params, trust_options
 from .params import config_options, config_values
 from .render import echo_json
 from .state import state
@@ -27,8 +27,7 @@ def _params(task: TaskKind, task_file: TaskFile | None) -> list[click.Parameter]
         O(["--target-column", "--label-column", "target_column"], metavar="NAME",
           help=f"Column of the reference ({', '.join(task.target_fields) or '-'})."),
         O(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
-        O(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        O(["--dtype"], default="auto", show_default=True, type=click.Choice(DTYPES)),
+        *device_options(),
         O(["--json", "as_json"], is_flag=True, help="Print the full result (with predictions) as JSON."),
         *trust_options(),
     ] + task_option_params(task)
@@ -41,7 +40,7 @@ def eval_task(task: TaskKind, task_file: TaskFile | None, **kw: Any) -> None:
     options = pop_task_options(task, kw, file_options=declared.file_options(task_file))
     settings = {**config_values(EvalConfig, kw), "task": task.name, "options": options,
                 "columns": columns_from(task, task_file, kw), "task_file": str(task_file.path) if task_file else None}
-    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], **trust_settings(kw))
+    runtime = state().runtime(**load_settings(kw))
     if kw["compare"]:
         result = runtime.compare(CompareConfig(**settings, systems=kw["compare"].split(",")))
     else:

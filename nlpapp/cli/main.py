@@ -24,6 +24,7 @@ from .plugins import plugins
 from .run import run
 from .runs import runs
 from .scaffold import new_plugin
+from .optimize import optimize
 from .serve import serve
 from .train import train
 
@@ -205,6 +206,7 @@ cli.add_command(eval_command)
 cli.add_command(runs)
 cli.add_command(train)
 cli.add_command(serve)
+cli.add_command(optimize)
 BUILTIN_COMMANDS = frozenset(cli.commands)
 
 

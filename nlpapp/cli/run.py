@@ -15,7 +15,7 @@ import click
 from ..configs import RunFileConfig
 from ..errors import InputError
 from ..task import TaskKind
-from .common import DTYPES, columns_from, pop_task_options, task_option_params, trust_options, trust_settings
+from .common import columns_from, device_options, load_settings, pop_task_options, task_option_params, trust_options
 from .params import config_options, config_values
 from .state import state
 
@@ -28,9 +28,7 @@ def _common_options(task: TaskKind) -> list[click.Parameter]:
         click.Option(["--text-column"], metavar="NAME",
                      help=f"Column or field holding the {main_field!r} input."),
         click.Option(["--columns"], metavar="FIELD=COL,...", help="Map task fields to columns."),
-        click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.Option(["--dtype"], default="auto", show_default=True,
-                     type=click.Choice(DTYPES)),
+        *device_options(),
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object per output."),
         *trust_options(),
     ]
@@ -75,7 +73,7 @@ def run_task(task: TaskKind, task_file: Any, **kw: Any) -> None:
     records = None if from_file is not None else _argument_records(task, kw["texts"], constants, columns)
     config = RunFileConfig(**settings, task=task.name, options=options, columns=columns, constants=constants,
                            task_file=str(task_file.path) if task_file else None)
-    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], **trust_settings(kw))
+    runtime = state().runtime(**load_settings(kw))
     streamed: list[str] = []
 
     def stream(piece: str) -> None:

@@ -11,7 +11,7 @@ from .render import confirm
 
 import click
 
-KINDS = ("run", "train", "eval")
+KINDS = ("run", "train", "eval", "optimize")
 CELL_CHARS = 24  # longer names are cut in the list: it is for finding a run, `show` has the rest
 LISTED = 5  # a confirmation names this many runs, then a count
 

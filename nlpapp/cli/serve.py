@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import click
 
 from ..errors import NlpappError
-from .common import DTYPES, trust_options, trust_settings
+from .common import DTYPES, load_settings, trust_options
 from .state import state
 
 SERVE_EXTRA = "pip install 'nlpapp[serve]' (FastAPI, uvicorn, sse-starlette, prometheus-client)"
@@ -53,6 +53,8 @@ def _adapter(value: str) -> tuple[str, str]:
                    "where it decodes alike: greedy, no repetition penalty (then the chat default), no adapter.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", type=click.Choice(DTYPES))
+@click.option("--backend", default="auto", metavar="NAME",
+              help="What runs the models: torch (auto), or a plugin's backend such as llamacpp for .gguf models.")
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]),
               help="uvicorn's log level (info logs every request).")
 @click.option("--json", "as_json", is_flag=True, help="Print the address as one JSON line once listening (with --port 0, the port chosen).")
@@ -81,7 +83,7 @@ def serve(models: tuple[str, ...], adapters: tuple[str, ...], **kw: Any) -> None
         from ..serving.app import create_app
     except ImportError as exc:
         raise NlpappError(f"nlpapp serve needs {exc.name}: {SERVE_EXTRA}") from None
-    runtime = state().runtime(device=kw["device"], dtype=kw["dtype"], **trust_settings(kw))
+    runtime = state().runtime(**load_settings(kw))
     failure: list[str] = []
     server: Any = None
 

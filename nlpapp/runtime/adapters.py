@@ -31,10 +31,16 @@ UNHASHED = frozenset({MANIFEST, "README.md", "train-log.jsonl", "loss-curve.png"
 FORMAT_VERSION = 1
 
 
-def base_fingerprint(hf_model: Any, new_modules: tuple[str, ...] = ()) -> str:
+# 2: each sample rounded to bfloat16 first, so a base loaded in float32 (training) and in
+# bfloat16 (inference's default where the CPU or GPU computes it) has one fingerprint
+FINGERPRINT_VERSION = 2
+
+
+def base_fingerprint(hf_model: Any, new_modules: tuple[str, ...] = (), version: int = FINGERPRINT_VERSION) -> str:
     """Identity of a base model's weights: names, shapes and the first values of each
     backbone tensor. Cheap (no full pass over the weights) and different for any two
-    differently trained models. A head's ``new_modules`` (initialised afresh) are left out."""
+    differently trained models. A head's ``new_modules`` (initialised afresh) are left out.
+    ``version`` 1 (adapters written before it was 2) took the samples as they were loaded."""
     import torch
 
     digest = hashlib.sha256()
@@ -43,9 +49,16 @@ def base_fingerprint(hf_model: Any, new_modules: tuple[str, ...] = ()) -> str:
             continue
         name = name.replace("base_model.model.", "").replace(".base_layer", "")
         digest.update(f"{name}:{tuple(tensor.shape)}".encode())
-        sample = tensor.detach().flatten()[:64].to(torch.float32).cpu()
-        digest.update(sample.numpy().round(4).tobytes())
+        sample = tensor.detach().flatten()[:64]
+        if version >= 2:
+            sample = sample.to(torch.bfloat16)
+        digest.update(sample.to(torch.float32).cpu().numpy().round(4).tobytes())
     return digest.hexdigest()[:20]
+
+
+def fingerprint_version(manifest: dict[str, Any]) -> int:
+    """The ``base_fingerprint`` version an adapter's manifest recorded (1 when it says none)."""
+    return int(manifest["base_model"].get("fingerprint_version", 1))
 
 
 def versions() -> dict[str, str]:
@@ -279,12 +292,17 @@ def with_saved_options(adapter: str, task: Any, given: Any) -> Any:
 
 
 def check_base(manifest: dict[str, Any], fingerprint: str, base_spec: str) -> None:
+    """Raise ``NlpappError`` when ``fingerprint`` (of the manifest's ``fingerprint_version``)
+    is not the one the adapter was trained on."""
     expected = manifest["base_model"]["fingerprint"]
     if expected != fingerprint:
+        hint = "" if fingerprint_version(manifest) >= 2 else (
+            "; an adapter from an earlier nlpapp recorded float32 weights, so if the base is the right one, "
+            "load it with --dtype float32")
         raise NlpappError(
             f"adapter was trained on base model {manifest['base_model']['spec']!r} (fingerprint {expected}) "
             f"but {base_spec!r} has fingerprint {fingerprint}: a different model; pass --model "
-            f"{manifest['base_model']['spec']}")
+            f"{manifest['base_model']['spec']}{hint}")
 
 
 # --- the index of adapters by name ---------------------------------------------------

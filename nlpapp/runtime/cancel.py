@@ -26,7 +26,9 @@ def stop_when(check: Callable[[], bool]) -> Iterator[None]:
 
 
 def requested() -> bool:
-    """Whether the work this thread runs should stop now."""
+    """Whether the work this thread runs should stop now (``nlpapp.stop_requested``): a
+    backend that generates token by token asks it after each token and ends the batch when
+    it says so (the clients of a server batch all went away, or ran out of time)."""
     check = getattr(_local, "check", None)
     return bool(check and check())
 

@@ -1,7 +1,11 @@
 """The one place that decides device and dtype.
 
-``auto`` means: a CUDA GPU when one is visible, else the CPU; bfloat16 on a GPU that
-supports it, float32 everywhere else (on these CPUs float32 is also the faster one)."""
+``auto`` means: a CUDA GPU when one is visible, else the CPU; bfloat16 where the hardware
+computes it natively (a GPU that supports it, a CPU with AVX512-BF16 or AMX), float32
+elsewhere. Measured on an AVX512-BF16 CPU (bench/optimization.py, W10): smollm2 decoded
+1.98x as many tokens/s in bfloat16 as in float32 with the same headline ROUGE-L and Austen
+perplexity within 0.01, and minilm embedded 2.35x as many texts/s at batch 1; a CPU without
+those instructions emulates bfloat16, slower than float32."""
 
 from __future__ import annotations
 
@@ -27,14 +31,26 @@ def resolve_device(requested: str) -> str:
 
 
 def resolve_dtype(requested: str, device: str) -> str:
-    import torch
-
+    """The dtype to load in: ``requested``, or for ``auto`` bfloat16 where ``device`` computes
+    it natively and float32 elsewhere (the module docstring gives the measurement)."""
     if requested == "auto":
-        on_gpu = device.startswith("cuda")
-        return "bfloat16" if on_gpu and torch.cuda.is_bf16_supported() else "float32"
+        return "bfloat16" if native_bf16(device) else "float32"
     if requested not in DTYPES:
         raise NlpappError(f"unknown dtype {requested!r}; use one of: {', '.join(DTYPES)}")
     return requested
+
+
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU with bf16, or a CPU whose
+    oneDNN has bf16 kernels (AVX512-BF16, AMX)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
 
 
 def torch_dtype(name: str):

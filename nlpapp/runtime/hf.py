@@ -7,6 +7,7 @@ that brings a head subclasses ``HFModel`` for its own capabilities."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sys
 import warnings
@@ -19,6 +20,7 @@ from ..head import Head
 from ..log import warn
 from ..types import GenerationParams, LoadOptions, Span
 from . import cancel
+from ..optimization.prune import PRUNED_HEADS_KEY
 from .device import resolve_device, resolve_dtype, torch_dtype
 from .trust import remote_code_policy
 
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from ..head import ModelHead
     from ..registry import Registry
 
+# torchao (quantized models) logs each CUDA-only extension it cannot load on a CPU build,
+# and torch warns about torchao's enum registration: neither is the user's concern
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 # peft calls a transformers method that transformers 5 deprecated; not the user's concern
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
@@ -115,13 +121,30 @@ def load_hf_model(path: str, head: str | None, options: LoadOptions, labels: tup
     common = _source_kwargs(path, options)
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
+    quantize: dict[str, Any] = {}
+    if options.quantization:
+        from ..optimization.quantize import quantization_config
+
+        quantize["quantization_config"] = quantization_config(options.quantization, device)
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(path, **common)
-        model = getattr(tf, chosen.auto_class).from_pretrained(
-            path, config=config, dtype=torch_dtype(dtype), use_safetensors=_weights_policy(path, options), **common)
+        auto_class = getattr(tf, chosen.auto_class)
+        if getattr(config, PRUNED_HEADS_KEY, None):  # shapes transformers cannot build by itself
+            from ..optimization.prune import load_head_pruned
+
+            if quantize:
+                raise ModelLoadError(f"{path} has pruned attention heads, whose shapes nlpapp rebuilds itself and "
+                                     "transformers' quantizers cannot load; quantize the unpruned model, or use "
+                                     "this one unquantized")
+            model = load_head_pruned(auto_class, path, config, torch_dtype(dtype))
+        else:
+            model = auto_class.from_pretrained(path, config=config, dtype=torch_dtype(dtype),
+                                               use_safetensors=_weights_policy(path, options), **common, **quantize)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain_load_failure(path, exc, options)) from exc
-    model.to(device).eval()
+    if not (getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False)):
+        model.to(device)  # bitsandbytes places its weights itself and refuses to be moved
+    model.eval()
     wrapped = chosen.model_class(path, model, tokenizer, device=device, dtype=dtype)
     wrapped.head = chosen.name  # a plugin's head may reuse a built-in wrapper class
     wrapped.trust_remote_code = options.trust_remote_code

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ..model import Model
-from ..types import LoadOptions, LoraPreset
+from ..types import BackendSpec, LoadOptions, LoraPreset
 
 if TYPE_CHECKING:
     from ..registry import Registries
@@ -30,6 +30,10 @@ LORA_PRESETS = (
 )
 
 
+TORCH_BACKEND = BackendSpec("torch", "PyTorch through transformers: every head, LoRA adapters, training; "
+                                     "the default (--backend auto)")
+
+
 class CorePlugin:
     """Registered under the name ``nlpapp.core``; it is given the registries being filled,
     so the loader can look up the heads any plugin registered."""
@@ -40,6 +44,8 @@ class CorePlugin:
     @hookimpl(trylast=True)
     def load_model(self, path: str, head: str | None, options: LoadOptions,
                    labels: tuple[str, ...] | None) -> Model | None:
+        if options.backend not in ("auto", TORCH_BACKEND.name):
+            return None  # another plugin's backend was asked for
         from .hf import load_hf_model
 
         return load_hf_model(path, head, options, labels, heads=self.registries.heads)
@@ -50,6 +56,10 @@ class CorePlugin:
 
         for head in BUILTIN_HEADS:
             register(head)
+
+    @hookimpl
+    def register_backends(self, register: Any) -> None:
+        register(TORCH_BACKEND)
 
     @hookimpl
     def register_lora_presets(self, register: Any) -> None:

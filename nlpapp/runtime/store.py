@@ -1,7 +1,8 @@
 """Model specs -> loaded models, once per process.
 
 A spec is, in this order: a registered model alias, a local folder, a local ``.gguf``
-file (converted once to a cached safetensors folder), or a Hugging Face hub id."""
+file (converted once to a cached safetensors folder, unless the chosen backend reads the file
+itself), or a Hugging Face hub id."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import difflib
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..errors import ModelLoadError, UnknownNameError
 from ..model import Model
 from ..registry import Registry
 from ..head import ModelHead
-from ..types import LoadOptions, ModelPreset
+from ..types import BackendSpec, LoadOptions, ModelPreset
 from . import gguf, trust
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -29,7 +30,7 @@ _probed: dict[tuple[str, int], bool] = {}  # (host, port) -> reachable, once per
 class ResolvedSpec:
     spec: str  # what the user typed
     path: str  # a local folder, or a hub id
-    kind: str  # alias | folder | gguf | hub
+    kind: str  # alias | folder | gguf | file (a weights file a backend reads itself) | hub
     preset: ModelPreset | None = None
 
 
@@ -37,27 +38,44 @@ class ModelStore:
     """Resolves specs and caches loaded models, keyed by path, head and labels."""
 
     def __init__(self, hook: Any, presets: Registry[ModelPreset], options: LoadOptions,
-                 heads: "Registry[ModelHead] | None" = None):
+                 heads: "Registry[ModelHead] | None" = None, backends: "Registry[BackendSpec] | None" = None):
         self.hook = hook
         self.presets = presets
         self.options = options
         self.heads = heads if heads is not None else Registry("head", ModelHead)
+        self.backends = backends if backends is not None else Registry("backend", BackendSpec)
         self._cache: dict[tuple[str, str | None, tuple[str, ...] | None], Model] = {}
-        self._fingerprints: dict[int, str] = {}  # base model fingerprints, computed once
+        self._fingerprints: dict[tuple[int, int], str] = {}  # base model fingerprints, computed once
 
-    def resolve(self, spec: str) -> ResolvedSpec:
+    def backend(self, options: LoadOptions | None = None) -> BackendSpec | None:
+        """The plugin backend ``options`` (default: the store's) ask for, or ``None`` for
+        PyTorch (``auto``, ``torch``). Raises ``UnknownNameError`` (with a did-you-mean)
+        for a name no installed plugin registered."""
+        name = (options or self.options).backend
+        if name in ("auto", "torch"):
+            return None
+        return self.backends.get(name)
+
+    def resolve(self, spec: str, options: LoadOptions | None = None) -> ResolvedSpec:
+        """Where ``spec``'s weights are for the backend ``options`` ask for (default: the
+        store's): a folder or hub id for PyTorch (a GGUF file is converted once), the file
+        itself for a backend that reads it (``BackendSpec.file_suffixes``)."""
+        backend = self.backend(options)
+        reads = backend.file_suffixes if backend is not None else ()
         if spec in self.presets:
             preset = self.presets.get(spec)
-            return ResolvedSpec(spec, self._preset_path(preset), "alias", preset)
+            return ResolvedSpec(spec, self._preset_path(preset, reads), "alias", preset)
         path = Path(spec).expanduser()
         if path.is_dir():
             return ResolvedSpec(spec, str(path.resolve()), "folder")
         if path.is_file():
-            if path.suffix != ".gguf":
+            if path.suffix.lower() in reads:  # MODEL.GGUF is a GGUF file too
+                return ResolvedSpec(spec, str(path.resolve()), "file")
+            if path.suffix.lower() != ".gguf":
                 raise ModelLoadError(f"{spec} is a file; pass a model folder, a .gguf file or a hub id")
             folder = gguf.converted_folder(path.stem, gguf.file_key(path))
             return ResolvedSpec(spec, str(gguf.convert(path, folder)), "gguf")
-        if spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or not HUB_ID.match(spec):
+        if spec.startswith((".", "/", "~")) or spec.lower().endswith(".gguf") or not HUB_ID.match(spec):
             raise ModelLoadError(f"model path {spec} does not exist; check the path, or see "
                                  "nlpapp models for registered names")
         if "/" not in spec and difflib.get_close_matches(spec, self.presets.names(), n=1, cutoff=0.75):
@@ -74,13 +92,13 @@ class ModelStore:
                                  "(nlpapp models)")
         return ResolvedSpec(spec, cached, "hub")
 
-    def _preset_path(self, preset: ModelPreset) -> str:
-        if preset.sha256:  # the conversion is keyed by content: skip locating a cached one
+    def _preset_path(self, preset: ModelPreset, reads: tuple[str, ...] = ()) -> str:
+        if preset.sha256 and not reads:  # the conversion is keyed by content: skip locating a cached one
             folder = gguf.converted_folder(preset.name, preset.sha256[:16])
             if gguf.is_converted(folder):
                 return str(folder)
         location = preset.locate()  # a folder, a .gguf file, a hub id or a plugin's own URL
-        if not location.endswith(".gguf"):
+        if not location.lower().endswith(".gguf"):
             return location
         located = Path(location)
         if preset.sha256:
@@ -88,7 +106,11 @@ class ModelStore:
             if actual != preset.sha256:
                 raise ModelLoadError(f"{located} has sha256 {actual}, expected {preset.sha256} for model "
                                      f"{preset.name!r}; reinstall the package it comes from")
+            if located.suffix.lower() in reads:
+                return str(located)
             key = preset.sha256[:16]
+        elif located.suffix.lower() in reads:
+            return str(located)
         else:
             key = gguf.file_key(located)
         return str(gguf.convert(located, gguf.converted_folder(preset.name, key)))
@@ -121,11 +143,13 @@ class ModelStore:
             base = manifest["base_model"]
             raise ModelLoadError(f"adapter {adapter} was trained on {base['spec']!r} ({base['model_type']}) "
                                  f"and cannot be used with {spec!r}: {exc}") from None
-        key = id(model)
+        version = adapters.fingerprint_version(manifest)
+        key = (id(model), version)
         if key not in self._fingerprints:
             head = adapters.head_of(manifest)
             new_modules = self.heads.get(head).new_modules if head in self.heads else ()
-            self._fingerprints[key] = adapters.base_fingerprint(getattr(model, "hf_model", None) or model, new_modules)
+            self._fingerprints[key] = adapters.base_fingerprint(getattr(model, "hf_model", None) or model, new_modules,
+                                                                version)
         adapters.check_base(manifest, self._fingerprints[key], spec)
         model.load_adapter(self.adapter_key(folder), str(folder))
         return model
@@ -139,9 +163,10 @@ class ModelStore:
     def load_uncached(self, spec: str, head: str | None, labels: tuple[str, ...] | None = None,
                       options: LoadOptions | None = None) -> Model:
         """A copy of the model of its own, through the same ``load_model`` hook, for work that
-        changes its weights (training, merging): the cached model others use stays as it was."""
-        resolved = self.resolve(spec)
-        return self._call_loader(spec, resolved, head, labels, options or self.options)
+        changes its weights (training, merging): the cached model others use stays as it was.
+        It is always the PyTorch model (training needs its weights), whatever ``--backend`` says."""
+        options = replace(options or self.options, backend="auto")
+        return self._call_loader(spec, self.resolve(spec, options), head, labels, options)
 
     def base_head(self, spec: str) -> str | None:
         """The head of ``spec``'s weights without loading them: a registered model's, or
@@ -149,6 +174,8 @@ class ModelStore:
         resolved = self.resolve(spec)
         if resolved.preset is not None:
             return resolved.preset.head
+        if resolved.kind == "file":  # a backend's own file format: no transformers config to read
+            return None
         from .hf import detect_head, read_config
 
         try:
@@ -189,6 +216,11 @@ class ModelStore:
             model = first_result(self.hook.load_model, path=resolved.path, head=head, family=head, options=options,
                                  labels=labels)
         if model is None:
+            backend = self.backend(options)
+            if backend is not None:
+                reads = ", ".join(backend.file_suffixes) or "its own"
+                raise ModelLoadError(f"backend {backend.name!r} cannot load model {spec!r} (it reads {reads} files); "
+                                     "use --backend torch for this model")
             raise ModelLoadError(f"no plugin could load model {spec!r}")
         if resolved.kind == "alias":
             model.name = spec

@@ -13,6 +13,8 @@ from ..errors import NlpappError
 from ..recipe import TrainingRecipe
 
 OBJECTIVES = ("task", "lm")
+DISTILL_KINDS = ("auto", "logit", "sequence")  # nlpapp.training.distill.choose_kind decides auto
+QUANTIZE = ("4bit", "8bit")  # bitsandbytes' two kinds (nlpapp.training.quantize)
 MIXED_PRECISION = ("auto", "bf16", "no")  # accelerate's names (its fp16 needs a loss scaler: not offered)
 # the fields a TrainingRecipe fills when they are unset (epochs is scaled to the data)
 # --full takes the recipe's (LoRA) learning rate times this: LoRA's usual rates are about ten
@@ -84,6 +86,25 @@ class TrainConfig:
     allow_changed_inputs: bool = setting(False, "With --resume: continue although the data files' content or the "
                                                 "base model's files changed since the checkpoint (refused by "
                                                 "default: the result would match neither run).")
+    teacher: str | None = setting(None, "Distil from this model (a registered name, folder or hub id): where it "
+                                        "shares the student's vocabulary and head and the data has targets, the "
+                                        "student learns its token distributions, alpha * T^2 * KL(teacher/T || "
+                                        "student/T) + (1 - alpha) * the task's loss (Hinton et al. 2015, "
+                                        "\"Distilling the Knowledge in a Neural Network\"); otherwise the teacher "
+                                        "writes the targets for the training inputs (teacher-targets.jsonl in "
+                                        "--output) and the student trains on them (sequence-level, Kim & Rush "
+                                        "2016).", metavar="SPEC")
+    distill_kind: str = setting("auto", "With --teacher: logit, sequence, or auto (logit where the vocabularies, "
+                                        "heads and targets allow it, else sequence).", choices=DISTILL_KINDS)
+    distill_temperature: float = setting(2.0, "With --teacher (logit): the temperature T both distributions are "
+                                              "softened by; the KL term is scaled by T^2 so its gradients keep "
+                                              "their size as T changes (Hinton et al. 2015).", metavar="T")
+    distill_alpha: float = setting(0.5, "With --teacher (logit): the weight of the KL term; 1 - alpha weighs the "
+                                        "task's own loss on the data's targets (Hinton et al. 2015).",
+                                   metavar="ALPHA")
+    quantize: str | None = setting(None, "QLoRA: load the base quantized by bitsandbytes, 4bit (NF4 with bf16 "
+                                         "compute, Dettmers et al. 2023) or 8bit, and train LoRA on it; needs a "
+                                         "CUDA GPU and pip install bitsandbytes.", choices=QUANTIZE)
     options: dict[str, Any] = setting(help="The task's own options (prompts, languages).", default_factory=dict,
                                       cli=False)
     columns: dict[str, str] = setting(help="Task field -> column in the data.", default_factory=dict, cli=False)
@@ -113,6 +134,14 @@ class TrainConfig:
             (0 <= self.holdout < 1, "holdout", "in [0, 1)"),
             (unset_or(self.patience, lambda v: v >= 0), "patience", ">= 0"),
             (self.save_every >= 0, "save_every", ">= 0"),
+            (self.distill_kind in DISTILL_KINDS, "distill_kind", f"one of {', '.join(DISTILL_KINDS)}"),
+            (self.distill_temperature > 0, "distill_temperature", "positive"),
+            (0 <= self.distill_alpha <= 1, "distill_alpha", "in [0, 1]"),
+            (self.quantize in (None, *QUANTIZE), "quantize", f"one of {', '.join(QUANTIZE)}"),
+            (self.distill_kind == "auto" or self.teacher is not None, "distill_kind",
+             "auto without --teacher (it says how to distil from one)"),
+            (not (self.quantize and self.full), "quantize", ("unset with --full (quantized weights cannot be "
+                                                             "trained themselves; QLoRA trains LoRA on them)")),
             (bool(self.data), "data", "at least one file"),
             (bool(self.output), "output", "a folder to write the adapter to"),
         ]

@@ -93,13 +93,16 @@ class TrainingLoop:
                  device: str, checkpoints: Path, log_path: Path,
                  on_step: Callable[[dict[str, Any]], None] = lambda m: None,
                  on_evaluate: Callable[[dict[str, Any]], None] = lambda m: None, scorer: Any = None,
-                 inputs: dict[str, str] | None = None):
+                 inputs: dict[str, str] | None = None, train_loss: Callable[[Any, Any], Any] | None = None):
         """``scorer`` (``selection.TaskScorer`` or ``PerplexityScorer``) evaluates held-out
         examples before the first step and after each epoch; the best evaluation's weights
         are restored at the end, and ``config.patience`` evaluations without improvement
         stop the run early. ``inputs`` (a label -> fingerprint of each data file and base
         model file) go into each checkpoint; ``--resume`` refuses a checkpoint whose inputs
-        differ, unless ``config.allow_changed_inputs``."""
+        differ, unless ``config.allow_changed_inputs``. ``train_loss(model, batch)`` replaces
+        ``head.loss_sum`` in the training steps only (``distill.LogitDistillation``): a summed
+        loss over the same targets, so the normalisation is unchanged; held-out losses stay
+        the head's."""
         import torch
 
         self.config, self.model, self.head, self.pad_id = config, model, head, pad_id
@@ -107,6 +110,7 @@ class TrainingLoop:
         self.train, self.evaluation, self.world, self.device = train, evaluation, world, device
         self.checkpoints, self.log_path = checkpoints, log_path
         self.on_step, self.on_evaluate, self.scorer = on_step, on_evaluate, scorer
+        self.train_loss = train_loss or head.loss_sum
         self.base: Evaluation | None = None
         self.best: Evaluation | None = None
         self.best_weights: dict[str, Any] = {}  # a CPU copy of the trainable weights at ``best``
@@ -270,7 +274,7 @@ class TrainingLoop:
             tokens += int(batch["attention_mask"].sum())
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with self._autocast():
-                loss = self.head.loss_sum(self.ddp_model, batch)
+                loss = self.train_loss(self.ddp_model, batch)
             (loss * self.world.size / normalizer).backward()
             step_loss += float(loss.detach())
         step_loss = self._all_reduce(step_loss) / normalizer
@@ -532,17 +536,11 @@ def effective_mixed_precision(mode: str, device: str) -> str:
     bf16 kernels (AVX512-BF16, AMX). Measured on such a CPU (bench/training_speed.py, smollm2
     LoRA at batch 8 x 512): 0.55x the step time of float32 and 0.73x the peak memory, the loss
     after 3 steps within 1%; a CPU without them would emulate bf16, slower than float32."""
-    import torch
+    from ..runtime.device import native_bf16
 
     if mode != "auto":
         return mode
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    try:
-        native = device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN
-        native = False
-    return "bf16" if native else "no"
+    return "bf16" if native_bf16(device) else "no"
 
 
 class _StopSignals:

@@ -22,7 +22,7 @@ from ..recipe import LANGUAGE_MODELLING
 from ..runtime import adapters
 from ..task import TaskKind, TrainingContext
 from ..types import LoadOptions
-from . import distributed
+from . import distill, distributed, quantize
 from .config import RECIPE_FIELDS, TrainConfig
 from .head_init import balance_classes, initialise_classifier
 from .loop import TrainingLoop, effective_mixed_precision
@@ -210,12 +210,15 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     config.eval_data = expand_files(config.eval_data, "--eval-data", runtime.registries)
     _check_output_spares_inputs(output, [*config.data, *config.eval_data, config.model])
     device = resolve_device(load_options.device)
+    if config.quantize:  # before anything loads: no GPU or no bitsandbytes is one line
+        quantize.check_available(config.quantize, device)
     world = distributed.init(device)
     if device == "cuda" and world.size > 1:
         device = f"cuda:{world.local_rank}"
 
     heads = runtime.registries.heads
     chosen: list[int] = []  # indices of the examples (or lm blocks) held out of --data
+    sources = None  # with a teacher: (inputs, targets or None) of --data and of --eval-data
     if config.objective == "lm":
         head = heads.get(Head.CAUSAL_LM)
         base_head = runtime.models.base_head(config.model)
@@ -229,9 +232,14 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         if not task.target_fields:
             raise NlpappError(f"task {task.name!r} cannot be trained")
         # the data first: a bad file is reported before a model is located (or converted)
-        examples = read_examples(runtime, task, config.data, config.columns)
-        held_out = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
-        warn_capitalised_targets(task, examples)
+        if config.teacher:  # inputs, with targets where the data has them (the teacher writes the rest)
+            sources = tuple(distill.read_inputs(runtime, task, files, config.columns) if files else ([], None)
+                            for files in (config.data, config.eval_data))
+            examples, held_out = (list(zip(items, targets or [])) for items, targets in sources)
+        else:
+            examples = read_examples(runtime, task, config.data, config.columns)
+            held_out = read_examples(runtime, task, config.eval_data, config.columns) if config.eval_data else []
+            warn_capitalised_targets(task, examples)
         base_head = runtime.models.base_head(config.model) or task.heads[0]
         head_name = task.training_head(base_head)
         if head_name not in task.heads:
@@ -242,7 +250,9 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
                               "registers; install the plugin that provides it (nlpapp plugins list)")
         head = heads.get(head_name)
         recipe = task.training_recipe(head.name)
-        if not config.eval_data:
+        if config.teacher:
+            distill.check_task(task, head.name, config.teacher)
+        elif not config.eval_data:  # with a teacher, once its targets are known
             examples, held_out, chosen = _hold_out(examples, config, world, "examples")
     if head.peft_task_type is None and not config.full:
         raise NlpappError(f"the {head.name} head cannot be trained with LoRA; pass --full")
@@ -259,8 +269,12 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
     import torch
 
     torch.manual_seed(config.seed)  # a new head's initial weights, and LoRA's, come from it
-    model = runtime.models.load_uncached(config.model, head.name, tuple(label_ids) or None, dataclasses.replace(
-        load_options, device=device, dtype="float32"))  # training runs in float32; the rest as the user chose
+    if config.quantize:  # QLoRA: the frozen base quantized, LoRA in float32 on top
+        model = runtime.models.load_uncached(config.model, head.name, tuple(label_ids) or None,
+                                             quantize.load_options(load_options, config.quantize, device))
+    else:
+        model = runtime.models.load_uncached(config.model, head.name, tuple(label_ids) or None, dataclasses.replace(
+            load_options, device=device, dtype="float32"))  # training runs in float32; the rest as the user chose
     module = model.trainable_module()  # refuses a backend that has no torch module
     resolved = runtime.models.resolve(config.model)
     tokenizer = model.tokenizer
@@ -270,6 +284,11 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
             log.warn(f"--max-length {config.max_length} is longer than {config.model}'s window of {window} "
                      f"tokens; training at {window}")
         config = dataclasses.replace(config, max_length=window)
+    distiller, distillation, teacher_files = None, None, []
+    if config.teacher:
+        distiller, distillation, teacher_files, examples, held_out, chosen = _distil(
+            runtime, config, task, head.name, model, options, examples, held_out, sources, checkpoints, world,
+            device, resume, show_progress)
     if config.objective == "lm":
         from .features import lm_blocks
 
@@ -300,6 +319,8 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
             config = dataclasses.replace(config, head_lr=config.lr)
 
     fingerprint = adapters.base_fingerprint(module, head.new_modules)
+    if config.quantize:
+        module = quantize.prepare(module, config.gradient_checkpointing)
     trained = _prepare_trainable(runtime, module, model.model_type, head, config)
     scorer = None
     if held_out and config.objective == "lm":
@@ -320,12 +341,15 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
                   config.eval_data, runtime, task))},
               **{f"the base model's file {name}": value for name, value in model_file_fingerprints(resolved.path).items()},
               "the base model's weights": fingerprint}
+    if config.teacher:  # the teacher's weights decide the targets: a resumed run must find the same
+        inputs.update({f"the teacher's file {name}": value for name, value in
+                       model_file_fingerprints(runtime.models.resolve(config.teacher).path).items()})
     hook = runtime.plugins.hook
     loop = TrainingLoop(config, trained, head, tokenizer.pad_token_id, train_features, eval_features, world,
                         device, checkpoints, checkpoints / "train-log.jsonl",
                         on_step=lambda m: notify(hook.on_train_step, step=m["step"], metrics=m),
                         on_evaluate=lambda m: notify(hook.on_evaluate, step=m["step"], metrics=m), scorer=scorer,
-                        inputs=inputs)
+                        inputs=inputs, train_loss=distiller.loss_sum if distiller else None)
     checkpoints.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no folder
     notify(hook.on_train_begin, config=config, model=trained)
     progress = None
@@ -349,6 +373,7 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
         "head": head.name,
         "family": head.name,  # the key readers before heads were registered look for
         "base_model": {"spec": config.model, "path": resolved.path, "fingerprint": fingerprint,
+                       "fingerprint_version": adapters.FINGERPRINT_VERSION,
                        "model_type": model.model_type},
         "labels": list(label_ids),
         "head_init": head_init,  # how a new classifier head was initialised (None: drawn from --seed)
@@ -364,19 +389,83 @@ def train(runtime: Any, config: TrainConfig, *, resume: bool = False, overwrite:
                     **{k: v for k, v in result.eval.items() if k.startswith("eval_")}},
         "versions": adapters.versions(),
     }
+    if distillation is not None:
+        manifest["distillation"] = distillation
+    if config.quantize:  # adapters merge refuses to merge into the quantized base without --dequantize
+        manifest["quantization"] = quantize.describe(config.quantize)
     if scorer is not None and result.best is not None and result.base is not None:
         manifest["selection"] = {"select_by": scorer.select_by, "best_step": result.best.step,
                                  "stopped_early": result.stopped_early,
                                  "evaluations": sum(1 for r in result.log if r["kind"] == "eval")}
         manifest["verdict"] = verdict(scorer, result.base, result.best)
     if world.is_main:
-        _write_output(output, trained, tokenizer, manifest, result.log, overwrite or resume, config)
+        _write_output(output, trained, tokenizer, manifest, result.log, overwrite or resume, config, teacher_files)
         shutil.rmtree(checkpoints, ignore_errors=True)
         adapters.remember(output)
         notify(hook.on_train_end, output=str(output), manifest=manifest)
     distributed.barrier(world)
     distributed.shutdown(world)
     return manifest
+
+
+def _distil(runtime: Any, config: TrainConfig, task: TaskKind, head_name: str, student: Any, options: dict[str, Any],
+            examples: list, held_out: list, sources: tuple | None, checkpoints: Path, world: Any, device: str,
+            resume: bool, show_progress: bool) -> tuple[Any, dict[str, Any], list[Path], list, list, list[int]]:
+    """The teacher loaded and the kind of distillation chosen (``distill.choose_kind``). For
+    sequence-level, the teacher writes the targets of the training inputs (and of
+    ``--eval-data`` inputs without targets, whatever the kind) into ``checkpoints``, whence
+    they go into the output; then the held-out share is drawn. Returns ``(the logit loss or
+    None, the manifest's record, the files written, examples, held-out examples, held-out
+    indices)``."""
+    teacher = distill.load_teacher(runtime, config.teacher, task)
+    kind = distill.choose_kind(
+        config.distill_kind, teacher=config.teacher, student=config.model,
+        shared_vocabulary=distill.shares_vocabulary(getattr(teacher, "tokenizer", None), student.tokenizer),
+        same_head=teacher.head == head_name, has_targets=config.objective == "lm" or bool(examples),
+        objective=config.objective)
+    files: list[Path] = []
+    chosen: list[int] = []
+    written = 0
+    if config.objective == "task":
+        (items, _), (eval_items, eval_targets) = sources
+        if kind == "sequence":
+            files.append(checkpoints / distill.TARGETS_FILE)
+            examples = _teacher_written(runtime, config, task, items, options, files[-1], world, resume, show_progress)
+            written += len(examples)
+        if eval_items and eval_targets is None:  # held-out inputs alone: scored against the teacher's outputs
+            files.append(checkpoints / distill.EVAL_TARGETS_FILE)
+            held_out = _teacher_written(runtime, config, task, eval_items, options, files[-1], world, resume,
+                                        show_progress)
+            written += len(held_out)
+        if not config.eval_data:
+            examples, held_out, chosen = _hold_out(examples, config, world, "examples")
+    distiller = distill.LogitDistillation(teacher.trainable_module(), head_name, config.distill_temperature,
+                                          config.distill_alpha, device) if kind == "logit" else None
+    if world.is_main:
+        info(f"distilling from {config.teacher}: " + (
+            f"logit (T {config.distill_temperature:g}, alpha {config.distill_alpha:g})" if distiller else
+            "sequence-level (the student trains on the teacher's outputs)"))
+    record = distill.summary(teacher, config.teacher, kind, config.distill_temperature, config.distill_alpha,
+                             written or None)
+    return distiller, record, files, examples, held_out, chosen
+
+
+def _teacher_written(runtime: Any, config: TrainConfig, task: TaskKind, items: list[Any], options: dict[str, Any],
+                     path: Path, world: Any, resume: bool, show_progress: bool) -> list:
+    """The teacher's examples for ``items``, written to ``path`` by the main process (the
+    others read them); a resumed run reuses the ones an earlier try wrote."""
+    if resume and path.is_file():
+        pairs = distill.read_targets(path, task)
+        if len(pairs) == len(items):
+            return pairs
+    if world.is_main:
+        pairs = distill.teacher_examples(runtime, task, config.teacher, items, options, config.batch_size,
+                                         show_progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        distill.write_targets(path, pairs)
+        info(f"the teacher wrote targets for {len(pairs)} inputs: {path} (it goes into --output with the adapter)")
+    distributed.barrier(world)
+    return pairs if world.is_main else distill.read_targets(path, task)
 
 
 def _hold_out(items: list[Any], config: TrainConfig, world: Any, what: str, contiguous: bool = False
@@ -451,7 +540,7 @@ def _preset_targets(runtime: Any, model_type: str) -> tuple[str, ...]:
 
 
 def _write_output(output: Path, trained: Any, tokenizer: Any, manifest: dict[str, Any],
-                  log: list[dict[str, Any]], replace: bool, config: TrainConfig) -> None:
+                  log: list[dict[str, Any]], replace: bool, config: TrainConfig, extra: list[Path] = ()) -> None:
     from ..errors import TrainingError
     from ..runtime.atomic import atomic_folder
     from .plot import loss_curve
@@ -467,7 +556,9 @@ def _write_output(output: Path, trained: Any, tokenizer: Any, manifest: dict[str
             (scratch / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
             loss_curve(log, scratch / "loss-curve.png", f"{manifest['task']} on {config.model}",
                        (manifest.get("selection") or {}).get("select_by"))
-            adapters.write_manifest(scratch, manifest)  # last: its presence means complete
+            adapters.write_manifest(scratch, manifest)  # its presence means complete (the folder is renamed whole)
+            for path in extra:  # after the manifest: data to look at, not hashed as files a loader reads
+                shutil.copyfile(path, scratch / path.name)
     except OSError as exc:  # a full disk, most often: the scratch folder is gone, the old output untouched
         raise TrainingError(f"cannot write {output}: {exc.strerror or exc}; "
                             + (f"the existing {output} is unchanged" if existed else "nothing was written")
