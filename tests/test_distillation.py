@@ -7,7 +7,6 @@ outputs, and what cannot work is refused in one line."""
 import json
 from pathlib import Path
 
-import pytest
 
 from nlpapp.testing import tiny
 
