@@ -35,13 +35,12 @@ def quantize(runtime: Any, spec: str, method: str, output: Path, *, overwrite: b
     and where the method does not run on the runtime's device."""
     from . import quantize as methods
 
-    methods.method(method)  # an unknown name is refused before any loading
+    chosen = methods.method(method)  # an unknown name is refused before any loading
     source = _check_output(runtime, spec, output, overwrite)
     _refuse_quantized(spec, source, "quantize the original model instead")
     model = runtime.models.load_uncached(spec, None, options=_full_precision(runtime, quantization=method))
     module = _module(model)
-    details = {"method": method, "library": methods.method(method).library,
-               "description": methods.method(method).description}
+    details = {"method": method, "library": chosen.library, "description": chosen.description}
     _save(model, module, output, overwrite, {"source": spec, "source_path": source, "optimization": "quantize",
                                              **details})
     return OptimizeResult(output, spec, f"quantize {method}", details)

@@ -15,9 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from nlpapp import UnsupportedModelError, stop_requested
+from nlpapp import GenerationParams, UnsupportedModelError, stop_requested
 from nlpapp.model import StreamCallback
-from nlpapp import GenerationParams
 
 TOP_K_WHEN_SAMPLING = 50  # transformers' default top_k; the PyTorch path does not change it
 

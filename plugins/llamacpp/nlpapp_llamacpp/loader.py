@@ -8,8 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from nlpapp import Head, ModelLoadError, UnsupportedModelError
-from nlpapp import LoadOptions
+from nlpapp import Head, LoadOptions, ModelLoadError, UnsupportedModelError
 
 from .model import LlamaCppModel
 

@@ -5,7 +5,7 @@ It prompts the model as the PyTorch path does (the GGUF's own chat template, wit
 ``add_generation_prompt``; a plain prompt gets the special tokens the vocabulary adds), so
 greedy decoding gives the same tokens wherever the two compute the same logits. What it
 cannot do: train (``trainable_module``), LoRA adapters, classify, embed, extract spans,
-``no_repeat_ngram_size``, and stopping early when a server's clients go away (see README)."""
+and ``no_repeat_ngram_size`` (see README)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import ctypes
 import threading
 from typing import Any, Sequence
 
-from nlpapp import Head, InputError, Model
+from nlpapp import GenerationParams, Head, InputError, Model
 from nlpapp.model import CHARS_PER_TOKEN, Prompt, StreamCallback, single_user_turn
-from nlpapp import GenerationParams
 
 from .chat import ChatTemplate
 from .decoding import Decoded, check_supported, decode

@@ -62,6 +62,16 @@ def test_max_new_tokens_is_a_token_count(smollm2):
     assert len(decode(smollm2.llama, tokens, GenerationParams(max_new_tokens=5)).tokens) == 5
 
 
+def test_a_stop_request_ends_the_row_at_the_next_token(smollm2):
+    from nlpapp.runtime.cancel import stop_when
+
+    tokens = smollm2.prompt_tokens(PROMPTS[2], chat=False)
+    params = GenerationParams(max_new_tokens=20)
+    assert len(decode(smollm2.llama, tokens, params).tokens) == 20
+    with stop_when(lambda: True):  # what a server's model thread does when the clients went away
+        assert len(decode(smollm2.llama, tokens, params).tokens) == 1
+
+
 def test_scored_generation_gives_a_probability(smollm2):
     [(text, probability)] = smollm2.generate_scored([PROMPTS[1]], GREEDY)
     assert text == smollm2.generate([PROMPTS[1]], GREEDY)[0]
